@@ -1,0 +1,80 @@
+"""Atomic output files: per-base tracks (bedGraph) and the per-sequence table."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from seqmodel.errors import SeqmodelInputError
+
+
+@contextlib.contextmanager
+def atomic_text(path: str | os.PathLike) -> Iterator[io.TextIOBase]:
+    """Write text to a temporary file beside `path`, renamed over it only on success.
+
+    A failure (or kill) leaves no file at `path`; `.gz` paths are gzip-compressed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise SeqmodelInputError(path, None, "output path is a directory")
+    if not path.parent.is_dir():
+        raise SeqmodelInputError(path, None, f"output directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.name.endswith(".gz") else raw
+            text = io.TextIOWrapper(binary, encoding="ascii", newline="\n")
+            yield text
+            text.flush()
+            text.detach()
+            if binary is not raw:
+                binary.close()  # writes the gzip trailer; leaves `raw` open
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def bedgraph_lines(chrom: str, values: np.ndarray, offset: int = 0) -> str:
+    """bedGraph text (0-based half-open) for per-base `values` `(L,)`; NaN positions are left out.
+
+    Consecutive bases with the same printed value share one line.
+    """
+    valid = np.flatnonzero(~np.isnan(values))
+    if valid.size == 0:
+        return ""
+    printed = np.char.mod("%.6g", values[valid])
+    # A new line starts where the position jumps (a gap of N) or the printed value changes.
+    breaks = np.flatnonzero((np.diff(valid) != 1) | (printed[1:] != printed[:-1])) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(valid)]])
+    lines = [
+        f"{chrom}\t{offset + valid[s]}\t{offset + valid[e - 1] + 1}\t{printed[s]}\n"
+        for s, e in zip(starts.tolist(), ends.tolist())
+    ]
+    return "".join(lines)
+
+
+def sequence_table_header(classes: Sequence[str]) -> str:
+    return "\t".join(["id", "length"] + [f"p_{name}" for name in classes]) + "\n"
+
+
+def sequence_table_row(record_id: str, length: int, probabilities: np.ndarray) -> str:
+    return "\t".join([record_id, str(length)] + [f"{p:.6g}" for p in probabilities]) + "\n"

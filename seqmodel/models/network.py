@@ -1,0 +1,121 @@
+"""The two-head recurrent network: conv stem + bidirectional LSTM/GRU trunk, per-base and pooled heads."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqmodel.data import alphabet
+
+POOLINGS = ("final", "mean", "max", "attention")
+
+
+class Trunk(nn.Module):
+    """One-hot tokens -> conv stem -> stacked bidirectional RNN -> LayerNorm.
+
+    Input tokens `(B, L)`, lengths `(B,)`; output features `(B, L, 2 * hidden_size)`.
+    N and padding are all-zero one-hot columns.
+    """
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        conv_channels: int = 64,
+        conv_kernel: int = 9,
+        conv_layers: int = 2,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"model.trunk.cell must be 'lstm' or 'gru', got {cell!r}")
+        layers: list[nn.Module] = []
+        channels = 4
+        for _ in range(conv_layers):
+            layers += [nn.Conv1d(channels, conv_channels, conv_kernel, padding=conv_kernel // 2), nn.GELU()]
+            channels = conv_channels
+        self.stem = nn.Sequential(*layers)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(
+            channels, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.norm = nn.LayerNorm(2 * hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out_features = 2 * hidden_size
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        onehot = F.one_hot(tokens, alphabet.VOCAB_SIZE)[..., :4].to(self.norm.weight.dtype)
+        x = self.stem(onehot.transpose(1, 2)).transpose(1, 2)
+        length = tokens.shape[1]
+        if bool((lengths < length).any()):
+            # Pack so the backward direction starts at each window's last real base, not in padding.
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=length)
+        else:
+            x = self.rnn(x)[0]
+        return self.dropout(self.norm(x))
+
+
+class PerBaseHead(nn.Module):
+    """Per-position MLP: features `(B, L, F)` -> mutation logits `(B, L)`."""
+
+    def __init__(self, in_features: int, hidden: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features).squeeze(-1)
+
+
+class PooledHead(nn.Module):
+    """Pool features over valid positions, then MLP: `(B, L, F)` -> class logits `(B, K)`."""
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int, pooling: str = "attention"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"model.pooled_head.pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.score = nn.Linear(in_features, 1) if pooling == "attention" else None
+        self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # Windows made only of N still need a defined pooled value: fall back to all real positions.
+        inside = torch.arange(features.shape[1], device=features.device)[None, :] < lengths[:, None]
+        mask = torch.where(mask.any(dim=1, keepdim=True), mask, inside)
+        if self.pooling == "final":
+            half = features.shape[-1] // 2
+            last = (lengths - 1).clamp(min=0)
+            forward_state = features[torch.arange(len(features)), last, :half]
+            pooled = torch.cat([forward_state, features[:, 0, half:]], dim=-1)
+        elif self.pooling == "mean":
+            weights = mask.to(features.dtype).unsqueeze(-1)
+            pooled = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
+        elif self.pooling == "max":
+            pooled = features.masked_fill(~mask.unsqueeze(-1), torch.finfo(features.dtype).min).amax(1)
+        else:
+            scores = self.score(features).squeeze(-1).masked_fill(~mask, torch.finfo(features.dtype).min)
+            pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * features).sum(1)
+        return self.mlp(pooled)
+
+
+class SeqModel(nn.Module):
+    """Shared trunk feeding a per-base head and a pooled head.
+
+    forward(tokens `(B, L)`, mask `(B, L)`, lengths `(B,)`) -> (base logits `(B, L)`, class logits `(B, K)`).
+    """
+
+    def __init__(self, num_classes: int, trunk: dict, per_base_head: dict, pooled_head: dict):
+        super().__init__()
+        self.trunk = Trunk(**trunk)
+        self.per_base_head = PerBaseHead(self.trunk.out_features, **per_base_head)
+        self.pooled_head = PooledHead(self.trunk.out_features, num_classes=num_classes, **pooled_head)
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.trunk(tokens, lengths)
+        return self.per_base_head(features), self.pooled_head(features, mask, lengths)

@@ -1,0 +1,99 @@
+"""`seqmodel-train`: the training recipe, read top to bottom, driven by Hydra configs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from seqmodel.config import CONFIG_DIR, register_resolvers
+from seqmodel.errors import SeqmodelInputError
+
+log = logging.getLogger(__name__)
+
+
+def offline_first() -> None:
+    """wandb never waits for a login or a server unless the user opted in with WANDB_MODE."""
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """`last` means this run directory's `checkpoints/last.ckpt`; anything else must exist."""
+    if ckpt_path is None:
+        return None
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        raise SeqmodelInputError(path, None, "checkpoint to resume from not found")
+    return str(path)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (and test) the model described by `cfg`; returns the final metrics."""
+    import lightning as L
+
+    from seqmodel.data.datamodule import SeqDataModule
+    from seqmodel.models.module import SeqLightningModule
+
+    offline_first()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = SeqDataModule(**cfg.data, batch_size=cfg.loader.batch_size, seed=cfg.seed)
+    datamodule.setup()
+    module = SeqLightningModule(
+        model={k: OmegaConf.to_container(cfg.model[k], resolve=True) for k in ("trunk", "per_base_head", "pooled_head")},
+        num_classes=datamodule.num_classes,
+        data_info=datamodule.data_info,
+        loss=OmegaConf.to_container(cfg.model.loss, resolve=True),
+        optim=OmegaConf.to_container(cfg.model.optim, resolve=True),
+    )
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, run_dir))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    checkpoint = trainer.checkpoint_callback
+    if cfg.test and checkpoint is not None and checkpoint.best_model_path:
+        trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+
+    if trainer.is_global_zero:
+        print(f"run directory: {run_dir}")
+        if checkpoint is not None:
+            print(f"best checkpoint: {checkpoint.best_model_path}")
+            print(f"last checkpoint: {checkpoint.last_model_path}")
+        for logger in loggers:
+            if hasattr(logger, "experiment") and hasattr(logger.experiment, "dir"):
+                print(f"wandb run: {Path(logger.experiment.dir).parent}  (upload later: wandb sync <that dir>)")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except SeqmodelInputError as error:
+        if os.environ.get("SEQMODEL_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get("val/loss")
+
+
+def main() -> None:
+    register_resolvers()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
