@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import re
 import zlib
@@ -62,6 +63,19 @@ def header_fields(description: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in description.split()[1:] if "=" in word)
 
 
+def _checked_start(handle: io.TextIOBase, path: Path) -> Iterator[str]:
+    """The lines of `handle`, after checking that the first non-blank one is a '>' header.
+
+    (Biopython silently skips text before the first header.)
+    """
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            if not line.startswith(">"):
+                raise SeqmodelInputError(path, f"line {number}", "not FASTA: expected a '>' header line")
+            return itertools.chain([line], handle)
+    return iter(())
+
+
 def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
     """Yield every record of a FASTA file, validated against the alphabet.
 
@@ -74,7 +88,7 @@ def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
     count = 0
     try:
         with open_text(path) as handle:
-            for index, (title, seq) in enumerate(SimpleFastaParser(handle)):
+            for index, (title, seq) in enumerate(SimpleFastaParser(_checked_start(handle, path))):
                 record_id = title.split(None, 1)[0] if title.strip() else ""
                 where = f"record {index + 1} ({record_id or 'no id'})"
                 if not record_id:
@@ -96,8 +110,6 @@ def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
                 yield FastaRecord(record_id, title, tokens, index, header_fields(title))
     except SeqmodelInputError:
         raise
-    except ValueError as error:  # Biopython: text before the first '>'
-        raise SeqmodelInputError(path, None, f"not FASTA ({error})") from None
     except UnicodeDecodeError as error:
         raise SeqmodelInputError(
             path, f"byte {error.start}", "not a text FASTA file (binary content)"

@@ -73,7 +73,7 @@ class SignatureTable:
 
 @dataclass(frozen=True)
 class SignatureFit:
-    """An NNLS refit: `weights` of each signature (summing to 1), `cosine` between the
+    """An NNLS refit: `weights` of each fitted signature (summing to 1), `cosine` between the
     spectrum and its reconstruction `reconstructed` `(96,)` (same units as the spectrum)."""
 
     weights: dict[str, float]
@@ -237,7 +237,7 @@ def fit_signatures(
     weights = exposures / total if total > 0 else exposures
     reconstructed = basis @ exposures
     return SignatureFit(
-        {name: float(w) for name, w in zip(names, weights, strict=True) if w > 0},
+        {name: float(w) for name, w in zip(names, weights, strict=True)},
         cosine(spectrum, reconstructed),
         reconstructed,
     )

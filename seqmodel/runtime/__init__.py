@@ -1,0 +1,37 @@
+"""The M:N runtime: many small tasks on a few pinned OS threads. Knows nothing about DNA.
+
+See `Runtime` for the entry point and DESIGN.md ("The M:N runtime") for why.
+"""
+
+from seqmodel.runtime.affinity import (
+    CorePlan,
+    Topology,
+    available_cpus,
+    gpu_numa_node,
+    plan_core_sets,
+    read_topology,
+)
+from seqmodel.runtime.pools import CpuPool, IoPool, PoolStats
+from seqmodel.runtime.runtime import Runtime, spans
+from seqmodel.runtime.task import Task, TaskCancelled, TaskError, current_task
+from seqmodel.runtime.trace import KindSummary, Tracer
+
+__all__ = [
+    "CorePlan",
+    "CpuPool",
+    "IoPool",
+    "KindSummary",
+    "PoolStats",
+    "Runtime",
+    "Task",
+    "TaskCancelled",
+    "TaskError",
+    "Topology",
+    "Tracer",
+    "available_cpus",
+    "current_task",
+    "gpu_numa_node",
+    "plan_core_sets",
+    "read_topology",
+    "spans",
+]

@@ -1,0 +1,289 @@
+"""Worker threads and the two pools: `CpuPool` (thinkers) and `IoPool` (callers).
+
+M OS threads run N tasks. Each worker pins itself to its cores, takes the most
+urgent task of its pool, runs one step of it and reports the outcome. Every step
+is timed in wall and thread CPU time, so each pool knows its blocked share.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from seqmodel.runtime.affinity import pin_current_thread
+from seqmodel.runtime.scheduler import YIELDED, Scheduler
+from seqmodel.runtime.task import DONE, FAILED, RUNNING, Task, _local
+from seqmodel.runtime.trace import Tracer, profiler_range, set_os_thread_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A pool's totals since start. wall_s, cpu_s: time inside tasks (self time)."""
+
+    size: int
+    tasks: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def blocked_share(self) -> float:
+        """Share of task wall time spent off-CPU."""
+        return 0.0 if self.wall_s <= 0 else max(0.0, 1.0 - self.cpu_s / self.wall_s)
+
+
+def execute(task: Task) -> tuple[str, Any]:
+    """Run one step of `task`; never raises. Returns (DONE, value), (FAILED, exc) or (YIELDED, x)."""
+    profiled = profiler_range(task.name)
+    if profiled is None:
+        return _step(task)
+    with profiled:
+        return _step(task)
+
+
+def _step(task: Task) -> tuple[str, Any]:
+    if task.gen is None and not task.is_generator:
+        try:
+            return DONE, task.fn(*task.args, **task.kwargs)
+        except BaseException as error:
+            return FAILED, error
+    try:
+        if task.gen is None:
+            task.gen = task.fn(*task.args, **task.kwargs)
+            out = next(task.gen)
+        elif task.awaiting is None:
+            out = next(task.gen)
+        else:
+            awaiting, task.awaiting = task.awaiting, None
+            tasks = awaiting if isinstance(awaiting, list) else [awaiting]
+            error = next((t.error for t in tasks if t.error is not None), None)
+            if error is not None:
+                out = task.gen.throw(error)
+            elif isinstance(awaiting, list):
+                out = task.gen.send([t.value for t in tasks])
+            else:
+                out = task.gen.send(awaiting.value)
+    except StopIteration as stop:
+        return DONE, stop.value
+    except BaseException as error:
+        return FAILED, error
+    return YIELDED, out
+
+
+class Worker:
+    """One OS thread of a pool."""
+
+    def __init__(self, pool: WorkerPool, index: int, cpus: frozenset[int] | None):
+        self.pool = pool
+        self.scheduler = pool.scheduler
+        self.queue = pool.queue
+        self.name = f"{pool.name}-{index}"
+        self.cpus = cpus
+        self.cv = threading.Condition(self.scheduler.lock)  # wakes it while it waits in a task
+        self.current: Task | None = None
+        self.native_id: int | None = None
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+        self._started = threading.Event()
+        self._start_error: OSError | None = None
+        self._nested: list[list[int]] = []  # [wall, cpu] ns of tasks run inside the running one
+
+    def start(self) -> None:
+        self.thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            self.thread.join()
+            raise RuntimeError(f"{self.name} could not pin to CPUs {sorted(self.cpus or ())}") from (
+                self._start_error
+            )
+
+    def _main(self) -> None:
+        self.native_id = threading.get_native_id()
+        try:
+            if self.cpus is not None:
+                pin_current_thread(self.cpus)
+        except OSError as error:
+            self._start_error = error
+            self._started.set()
+            return
+        _local.worker = self
+        if self.pool.tracer is not None:
+            self.pool.tracer.add_thread(self.native_id, self.name)
+            set_os_thread_name(self.name)
+        self._started.set()
+        self._loop()
+
+    def _loop(self) -> None:
+        scheduler, queue = self.scheduler, self.queue
+        while True:
+            with scheduler.lock:
+                while True:
+                    if scheduler.closed:
+                        return
+                    task = queue.pop()
+                    if task is not None:
+                        break
+                    queue.idle += 1
+                    try:
+                        queue.cv.wait()
+                    finally:
+                        queue.idle -= 1
+                task.state = RUNNING
+            self.run(task)
+
+    def run(self, task: Task) -> None:
+        """Run one step of `task` here and settle it (the task is already RUNNING)."""
+        tracer = self.pool.tracer
+        previous = self.current
+        self.current = _local.task = task
+        self.thread.name = task.name
+        if tracer is not None:
+            set_os_thread_name(task.name)
+        self._nested.append([0, 0])
+        start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
+        kind, payload = execute(task)
+        end, cpu_end = time.perf_counter_ns(), time.thread_time_ns()
+        nested_wall, nested_cpu = self._nested.pop()
+        if self._nested:  # we ran inside a task that waited: it must not count our time
+            self._nested[-1][0] += end - start
+            self._nested[-1][1] += cpu_end - cpu_start
+        wall, cpu = end - start - nested_wall, cpu_end - cpu_start - nested_cpu
+        self.current = _local.task = previous
+        self.thread.name = self.name if previous is None else previous.name
+        if tracer is not None:
+            set_os_thread_name(self.thread.name)
+            tracer.record(task, self.native_id, start, end, wall, cpu)
+        finished: list[Task] = []
+        with self.scheduler.lock:
+            self.scheduler.settle(task, kind, payload, finished)
+            grow = self.pool.account(wall, cpu)
+        self.scheduler.after_finish(finished)
+        if grow:
+            self.pool.grow()
+
+
+class WorkerPool:
+    """A named ready queue and the fixed team of workers that drains it."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        name: str,
+        size: int,
+        core_sets: list[frozenset[int]] | None,
+        tracer: Tracer | None,
+    ):
+        if size < 1:
+            raise ValueError(f"pool {name!r} needs at least one worker, got {size}")
+        self.scheduler = scheduler
+        self.name = name
+        self.queue = scheduler.add_queue(name)
+        self.tracer = tracer
+        self.core_sets = core_sets
+        self.workers: list[Worker] = []
+        self._initial = size
+        self._tasks = 0
+        self._wall_ns = 0
+        self._cpu_ns = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def start(self) -> None:
+        for _ in range(self._initial):
+            self._add_worker()
+
+    def stats(self) -> PoolStats:
+        with self.scheduler.lock:
+            return PoolStats(self.size, self._tasks, self._wall_ns / 1e9, self._cpu_ns / 1e9)
+
+    def blocked_share(self) -> float:
+        return self.stats().blocked_share
+
+    def account(self, wall_ns: int, cpu_ns: int) -> bool:
+        """Add one step's times (lock held); True asks the caller to grow the pool."""
+        self._tasks += 1
+        self._wall_ns += wall_ns
+        self._cpu_ns += cpu_ns
+        return False
+
+    def grow(self) -> None:
+        """Add a worker; fixed-size pools never ask for one."""
+        self._add_worker()
+
+    def _add_worker(self) -> None:
+        with self.scheduler.lock:
+            if self.scheduler.closed:
+                return
+            index = len(self.workers)
+            cpus = None if self.core_sets is None else self.core_sets[index % len(self.core_sets)]
+            worker = Worker(self, index, cpus)
+            self.workers.append(worker)
+            self.scheduler.workers.append(worker)
+        try:
+            worker.start()
+        except RuntimeError:
+            with self.scheduler.lock:
+                self.workers.remove(worker)
+                self.scheduler.workers.remove(worker)
+            raise
+
+
+class CpuPool(WorkerPool):
+    """Thinkers: parsing, tokenization, batch assembly. Fixed size, one core each when pinned."""
+
+
+class IoPool(WorkerPool):
+    """Callers: reads, decompression, anything that may block.
+
+    Grows by one worker, up to `max_size`, when over the last `window` steps more
+    than `grow_above` of task wall time was spent off-CPU and work is queued:
+    more threads help only when the ones we have are waiting, not computing.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        name: str,
+        size: int,
+        max_size: int,
+        core_sets: list[frozenset[int]] | None,
+        tracer: Tracer | None,
+        grow_above: float = 0.6,
+        window: int = 16,
+    ):
+        super().__init__(scheduler, name, size, core_sets, tracer)
+        self.max_size = max(size, max_size)
+        self.grow_above = grow_above
+        self.window = window
+        self._window_steps = 0
+        self._window_wall = 0
+        self._window_cpu = 0
+        self._growing = 0
+
+    def account(self, wall_ns: int, cpu_ns: int) -> bool:
+        super().account(wall_ns, cpu_ns)
+        self._window_steps += 1
+        self._window_wall += wall_ns
+        self._window_cpu += cpu_ns
+        if self._window_steps < self.window:
+            return False
+        blocked = 1.0 - self._window_cpu / max(self._window_wall, 1)
+        self._window_steps = self._window_wall = self._window_cpu = 0
+        if blocked > self.grow_above and len(self.queue) and self.size + self._growing < self.max_size:
+            self._growing += 1
+            return True
+        return False
+
+    def grow(self) -> None:
+        try:
+            self._add_worker()
+        except RuntimeError:  # runs on a worker: a failed start must not kill it
+            log.exception("could not grow %s", self.name)
+        finally:
+            with self.scheduler.lock:
+                self._growing -= 1

@@ -1,0 +1,228 @@
+"""`Runtime`: the M:N runtime's front door, a context manager owning both pools.
+
+    with Runtime(cpu_workers=2, io_workers=2) as rt:
+        for batch in rt.ordered_map(make_batch, range(n_batches), prefetch=4):
+            ...
+
+Nothing outlives the ``with``: leaving it cancels queued work, lets running
+steps finish and joins every worker thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from seqmodel.runtime.affinity import available_cpus, plan_core_sets, read_topology
+from seqmodel.runtime.pools import CpuPool, IoPool, PoolStats, WorkerPool
+from seqmodel.runtime.scheduler import WAIT_SLICE_S, Scheduler
+from seqmodel.runtime.task import Task, describe
+from seqmodel.runtime.trace import Tracer
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
+    """Split ``[start, stop)`` into half-open chunks of at most `size`."""
+    if size < 1:
+        raise ValueError(f"chunk size must be positive, got {size}")
+    for lo in range(start, stop, size):
+        yield lo, min(lo + size, stop)
+
+
+class Runtime:
+    """M pinned OS threads in two pools running N prioritized tasks.
+
+    cpu_workers: thinkers; default: the CPUs this process may use (affinity, cgroup quota).
+    io_workers, max_io_workers: callers at start, and the most the I/O pool grows to
+        (default 4 x io_workers) when its tasks spend most of their time blocked.
+    pin_cores: pin each worker to cores (see `plan_core_sets`), near the GPU at
+        `gpu_pci_address` when /sys knows its NUMA node.
+    trace: record every task step (`tracer`: Chrome trace JSON, per-kind summary).
+    """
+
+    def __init__(
+        self,
+        cpu_workers: int | None = None,
+        io_workers: int = 2,
+        max_io_workers: int | None = None,
+        *,
+        pin_cores: bool = False,
+        gpu_pci_address: str | None = None,
+        trace: bool = False,
+        grow_above: float = 0.6,
+    ):
+        cpu_workers = available_cpus() if cpu_workers is None else cpu_workers
+        max_io_workers = 4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
+        self.scheduler = Scheduler()
+        self.tracer = Tracer() if trace else None
+        cpu_cores = io_cores = None
+        if pin_cores:
+            plan = plan_core_sets(read_topology(gpu_pci_address), cpu_workers, max_io_workers)
+            cpu_cores, io_cores = plan.cpu, plan.io
+        self.cpu = CpuPool(self.scheduler, "cpu", cpu_workers, cpu_cores, self.tracer)
+        self.io = IoPool(
+            self.scheduler, "io", io_workers, max_io_workers, io_cores, self.tracer, grow_above
+        )
+        self.pools: dict[str, WorkerPool] = {"cpu": self.cpu, "io": self.io}
+        try:
+            for pool in self.pools.values():
+                pool.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def submit(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        pool: str = "cpu",
+        priority: float | None = None,
+        name: str | None = None,
+        context: dict[str, Any] | None = None,
+        after: Iterable[Task] = (),
+    ) -> Task[T]:
+        """Schedule ``fn(*args)`` on `pool` ("cpu" or "io") and return its Task.
+
+        priority: lower runs first; default: the submitting task's, else 0.
+        name: shown in traces, thread names and errors (``read 20:1000-2000``).
+        context: what errors should name (``{"file": ..., "record": ..., "offset": ...}``).
+        after: tasks that must succeed first; if one fails this one fails without running.
+        A generator function gives its worker back at each ``yield`` (see `task`).
+        """
+        return self.scheduler.submit(fn, args, pool, priority, name, context, after)
+
+    def submit_chunked(
+        self,
+        fn: Callable[[int, int], R],
+        start: int,
+        stop: int,
+        chunk: int,
+        *,
+        combine: Callable[[list[R]], T] = list,
+        pool: str = "cpu",
+        priority: float | None = None,
+        name: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Task[T]:
+        """Run ``fn(lo, hi)`` over ``[start, stop)`` in chunks; the Task gives ``combine(results)``.
+
+        One long job becomes many short tasks, so it cannot hold a worker while
+        more urgent work waits (head-of-line blocking). Chunk errors name their offset.
+        """
+        label = name or getattr(fn, "__name__", "chunk")
+        context = context or {}
+        parts = [
+            self.submit(fn, lo, hi, pool=pool, priority=priority, name=f"{label} {lo}-{hi}",
+                        context={**context, "offset": lo})
+            for lo, hi in spans(start, stop, chunk)
+        ]  # fmt: skip
+        return self.submit(
+            lambda: combine([p.result() for p in parts]),
+            pool=pool, priority=priority, name=f"{label} combine", context=context, after=parts,
+        )  # fmt: skip
+
+    def ordered_map(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        *,
+        prefetch: int = 4,
+        pool: str = "cpu",
+        priority: float = 0.0,
+        name: str | None = None,
+        context: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        discard: Callable[[R], None] | None = None,
+    ) -> Iterator[R]:
+        """Yield ``fn(item)`` for each item, in item order, at most `prefetch` in flight.
+
+        Item i runs as task ``"{name} {i}"`` with priority ``priority + i``, so the
+        result needed next is the most urgent. A failed item raises its TaskError
+        here, when its turn comes. timeout: per result, in s. Closing the iterator
+        early cancels what has not started; `discard` gets results that finish unread.
+        """
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        label = name or getattr(fn, "__name__", "item")
+        source = enumerate(items)
+        inflight: deque[Task[R]] = deque()
+
+        def submit_next() -> None:
+            nxt = next(source, None)
+            if nxt is not None:
+                index, item = nxt
+                inflight.append(self.submit(
+                    fn, item, pool=pool, priority=priority + index, name=f"{label} {index}",
+                    context={**(context or {}), "index": index},
+                ))  # fmt: skip
+
+        try:
+            for _ in range(prefetch):
+                submit_next()
+            while inflight:
+                value = inflight[0].result(timeout)
+                inflight.popleft()
+                submit_next()
+                yield value
+        finally:
+            for task in inflight:
+                if not task.cancel() and discard is not None:
+                    task.add_done_callback(lambda t: t.error is None and discard(t.value))
+
+    def as_completed(self, tasks: Iterable[Task], timeout: float | None = None) -> Iterator[Task]:
+        """Yield each task once, as it finishes; TimeoutError when `timeout` s pass first."""
+        tasks = list(tasks)
+        done: queue.SimpleQueue[Task] = queue.SimpleQueue()
+        for task in tasks:
+            task.add_done_callback(done.put)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in tasks:
+            while True:
+                left = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"tasks unfinished after {timeout} s; {self.describe()}")
+                try:
+                    task = done.get(timeout=min(left, WAIT_SLICE_S))
+                    break
+                except queue.Empty:
+                    continue
+            yield task
+
+    def stats(self) -> dict[str, PoolStats]:
+        """Per pool: size, tasks, wall and CPU time in tasks, blocked share."""
+        return {name: pool.stats() for name, pool in self.pools.items()}
+
+    def describe(self) -> str:
+        """One line: what each worker runs and how much is queued."""
+        return self.scheduler.snapshot()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel queued work, let running steps finish, join every worker.
+
+        Raises RuntimeError naming the tasks still running after `timeout` s
+        (their threads are daemons, so the process can still exit).
+        """
+        self.scheduler.close()
+        deadline = time.monotonic() + timeout
+        me = threading.current_thread()
+        stuck = []
+        for worker in list(self.scheduler.workers):
+            if worker.thread is me or worker.thread.ident is None:  # ourselves, or never started
+                continue
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+            if worker.thread.is_alive():
+                stuck.append(f"{worker.name}: {describe(worker.current) if worker.current else 'idle'}")
+        if stuck:
+            raise RuntimeError(f"workers still busy {timeout} s after close: {'; '.join(stuck)}")

@@ -1,0 +1,164 @@
+"""`seqmodel-simulate`: simulate mutations on real sequence from COSMIC signatures and motif
+hotspots; write the mutations (VCF), the true per-base rate (bedGraph) and the motif hits (BED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from seqmodel.data.fasta import load_fasta
+from seqmodel.data.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
+from seqmodel.data.signatures import parse_mix, read_signatures
+from seqmodel.errors import SeqmodelInputError, require_file, run_cli
+from seqmodel.simulate import (
+    Hotspot,
+    Simulation,
+    bedgraph_text,
+    hits_bed_text,
+    mutated_fraction,
+    record_layout,
+    simulate,
+    vcf_text,
+    write_outputs,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seqmodel-simulate",
+        description="Simulate somatic point mutations on real sequence: per-base rates from a mix "
+        "of COSMIC SBS signatures, raised inside motif hits; mutations drawn over many genomes.",
+    )
+    p.add_argument("--fasta", required=True, help="sequences (FASTA, plain or gzip)")
+    p.add_argument("--signatures", required=True, help="COSMIC SBS table (96 channels x sigs)")
+    p.add_argument("--mix", required=True, help="signature weights, e.g. SBS1=0.2,SBS5=0.8")
+    p.add_argument("--genomes", type=int, default=100, help="number of genomes (default 100)")
+    p.add_argument(
+        "--mean-rate",
+        type=float,
+        required=True,
+        help="mean per-genome mutation probability per non-N base, before hotspots",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--motifs", help="motif file (JASPAR .jaspar or MEME) for hotspots")
+    p.add_argument("--motif-id", help="id of the hotspot motif in --motifs, e.g. MA0139.1")
+    p.add_argument(
+        "--motif-threshold",
+        help="hit threshold: a log2-odds score (e.g. 12) or a relative score (e.g. 85%%)",
+    )
+    p.add_argument("--motif-factor", type=float, help="rate multiplier inside motif hits")
+    p.add_argument("--out-vcf", required=True, help="mutations (.vcf, or .vcf.gz for BGZF)")
+    p.add_argument("--out-rate", required=True, help="true per-base rate (.bedgraph[.gz])")
+    p.add_argument("--out-hits", help="motif hits used as hotspots (.bed[.gz])")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `seqmodel-simulate`; bad input ends with one line and exit code 2."""
+    run_cli(lambda: _run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
+    hotspot_args = (args.motif_id, args.motif_threshold, args.motif_factor)
+    if args.motifs and None in hotspot_args:
+        p.error("--motifs needs --motif-id, --motif-threshold and --motif-factor")
+    if not args.motifs and (any(a is not None for a in hotspot_args) or args.out_hits):
+        p.error("--motif-id, --motif-threshold, --motif-factor and --out-hits need --motifs")
+
+    table = read_signatures(require_file(args.signatures, "signature table"))
+    spectrum = table.mix(parse_mix(args.mix))
+    hotspot = None
+    if args.motifs:
+        motif = select_motif(read_motifs(args.motifs), args.motif_id, args.motifs)
+        pwm = motif.pwm(DEFAULT_PSEUDOCOUNT)
+        hotspot = Hotspot(pwm, _threshold(args.motif_threshold, pwm), args.motif_factor)
+    records = load_fasta(args.fasta)
+    record_layout(records, args.fasta)
+    simulation = simulate(
+        records,
+        spectrum,
+        mean_rate=args.mean_rate,
+        genomes=args.genomes,
+        seed=args.seed,
+        hotspot=hotspot,
+    )
+    texts = {
+        args.out_vcf: vcf_text(simulation, _source_line(args)),
+        args.out_rate: bedgraph_text(simulation),
+    }
+    if args.out_hits:
+        texts[args.out_hits] = hits_bed_text(simulation)
+    write_outputs(texts)
+    print(_summary(simulation, list(texts)))
+
+
+def _threshold(text: str, pwm) -> float:
+    try:
+        if text.endswith("%"):
+            relative = float(text[:-1]) / 100
+            if not 0 <= relative <= 1:
+                raise ValueError
+            return pwm.threshold(relative)
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError
+        return value
+    except ValueError:
+        raise SeqmodelInputError(
+            None, "--motif-threshold", f"{text!r} is not a log2-odds score or a percentage 0-100%"
+        ) from None
+
+
+def _source_line(args: argparse.Namespace) -> str:
+    """The parameters in a form that reruns the simulation (paths as file names only)."""
+    words = [
+        "seqmodel-simulate",
+        f"fasta={Path(args.fasta).name}",
+        f"signatures={Path(args.signatures).name}",
+        f"mix={args.mix}",
+        f"genomes={args.genomes}",
+        f"mean_rate={args.mean_rate}",
+        f"seed={args.seed}",
+    ]
+    if args.motifs:
+        words += [
+            f"motifs={Path(args.motifs).name}",
+            f"motif_id={args.motif_id}",
+            f"motif_threshold={args.motif_threshold}",
+            f"motif_factor={args.motif_factor}",
+            f"pseudocount={DEFAULT_PSEUDOCOUNT}",
+        ]
+    return " ".join(words)
+
+
+def _summary(simulation: Simulation, paths: list) -> str:
+    mutations = simulation.mutations
+    hot = sum(int(m.sum()) for m in simulation.in_hotspot)
+    bases = mutated_fraction(simulation)["all"][1]
+    lines = [
+        f"{len(simulation.records)} records, {bases} non-N bases, {hot} in motif hits "
+        f"({100 * hot / bases:.2f} %)",
+        f"{len(mutations)} (site, alt) lines, {int(mutations.carriers.sum())} mutations "
+        f"over {simulation.genomes} genomes",
+    ]
+    groups = {"all records": list(range(len(simulation.records)))}
+    for index, record in enumerate(simulation.records):
+        if "label" in record.fields:
+            groups.setdefault(f"label={record.fields['label']}", []).append(index)
+    for name, indices in groups.items():
+        fractions = mutated_fraction(simulation, indices)
+        lines.append(
+            f"bases mutated in >= 1 genome, {name}: "
+            + ", ".join(f"{key} {100 * f:.2f} % of {n}" for key, (f, n) in fractions.items())
+        )
+    lines += [f"wrote {path}" for path in paths]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqmodel.data.batches import BatchLoader, WindowAssembler
+from seqmodel.data.dataset import load_dataset
+from seqmodel.data.tiling import tile_plan
+from seqmodel.data.windows import WindowSampler, tile_starts
+
+
+@given(st.integers(1, 5000), st.integers(1, 300), st.integers(1, 300))
+def test_tile_starts_cover_every_base(length, window, stride):
+    stride = min(stride, window)
+    starts = tile_starts(length, window, stride)
+    covered = np.zeros(length, bool)
+    for s in starts:
+        covered[s:s + window] = True
+    assert covered.all() and starts.min() >= 0 and (length <= window or starts.max() + window == length)
+
+
+@given(st.integers(1, 20000), st.integers(2, 400), st.integers(0, 399))
+def test_tile_cores_are_disjoint_and_cover_the_record(length, window, overlap):
+    overlap = overlap % window
+    plan = tile_plan(length, window, overlap)
+    counts = np.zeros(length, int)
+    for start, core_start, core_end in plan:
+        assert start <= core_start < core_end <= start + window
+        counts[core_start:core_end] += 1
+    assert (counts == 1).all()
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 500), st.integers(1, 64), st.integers(1, 4), st.integers(0, 3), st.booleans())
+def test_rank_shards_are_disjoint_and_union_is_the_epoch(num_windows, batch_size, world_size, epoch, shuffle):
+    world_size = min(world_size, num_windows)
+    seen = []
+    for rank in range(world_size):
+        sampler = WindowSampler(num_windows, batch_size, shuffle, seed=3, rank=rank, world_size=world_size)
+        sampler.set_epoch(epoch)
+        assert len(sampler) == WindowSampler(num_windows, batch_size, shuffle, 3, 0, world_size).batches_per_rank
+        for i in range(len(sampler)):
+            batch = sampler.batch_windows(i)
+            assert len(batch) <= batch_size
+            seen.extend(batch.tolist())
+    assert sorted(seen) == list(range(num_windows))
+
+
+def test_epochs_shuffle_differently_and_reproducibly():
+    a, b = WindowSampler(100, 10, True, seed=1), WindowSampler(100, 10, True, seed=1)
+    first = a.batch_windows(0).tolist()
+    assert first == b.batch_windows(0).tolist()
+    a.set_epoch(1)
+    assert a.batch_windows(0).tolist() != first
+
+
+def test_batches_pad_short_records_and_mask_n(small_fasta):
+    dataset = load_dataset(small_fasta)
+    assembler = WindowAssembler(dataset, window=50, stride=50, rc_augment=False, seed=0)
+    batch = assembler.assemble(np.arange(len(assembler)))
+    assert batch.tokens.shape == (len(assembler), 50)
+    assert batch.lengths[0] == 17 and not batch.mask[0, 17:].any() and batch.mask[0, :17].all()
+    # record "long": 60 bases, then 5 N (offsets 60-64) -> the second window (start 50) masks 10-14.
+    second_long = [i for i, (r, s) in enumerate(assembler.windows) if r == 2 and s == 50][0]
+    assert not batch.mask[second_long, 10:15].any()
+    assert batch.seq_target.tolist() == [dataset.labels[r] for r, _ in assembler.windows]
+
+
+def test_rc_augmentation_flips_tokens_and_targets_together(small_fasta):
+    dataset = load_dataset(small_fasta)
+    dataset.base_target[::7] = 1.0
+    plain = WindowAssembler(dataset, 50, 50, rc_augment=False, seed=0).assemble(np.arange(6))
+    augmented = WindowAssembler(dataset, 50, 50, rc_augment=True, seed=0).assemble(np.arange(6))
+    for i in range(6):
+        n = int(plain.lengths[i])
+        same = bool((plain.tokens[i, :n] == augmented.tokens[i, :n]).all())
+        flipped = np.array_equal(augmented.base_target[i, :n].numpy(), plain.base_target[i, :n].numpy()[::-1])
+        assert same or flipped
+
+
+def test_loader_resumes_mid_epoch_at_the_next_batch(small_fasta):
+    dataset = load_dataset(small_fasta)
+    def make():
+        assembler = WindowAssembler(dataset, 20, 20, rc_augment=True, seed=5)
+        return BatchLoader(assembler, WindowSampler(len(assembler), 4, True, seed=5))
+    full = [b.window_ids.tolist() for b in make()]
+    first = make()
+    iterator = iter(first)
+    consumed = [next(iterator).window_ids.tolist() for _ in range(3)]
+    resumed = make()
+    resumed.load_state_dict(first.state_dict())
+    rest = [b.window_ids.tolist() for b in resumed]
+    assert consumed + rest == full
