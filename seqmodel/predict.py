@@ -38,18 +38,28 @@ def pick_device(name: str):
 def predict(cfg: DictConfig) -> tuple[Path, Path]:
     """Predict every base of every record of `cfg.input`; returns the two output paths."""
     from seqmodel.data.fasta import read_fasta
-    from seqmodel.data.writers import atomic_text, bedgraph_lines, sequence_table_header, sequence_table_row
+    from seqmodel.data.writers import (
+        atomic_text,
+        bedgraph_lines,
+        sequence_table_header,
+        sequence_table_row,
+    )
     from seqmodel.models.checkpoint import load_trained_model
     from seqmodel.models.predictor import RecordPredictor
 
     output = Path(cfg.output)
     if not output.name.endswith(TRACK_SUFFIXES):
-        raise SeqmodelInputError(output, None, f"unsupported output type; use one of {', '.join(TRACK_SUFFIXES)}")
+        raise SeqmodelInputError(
+            output, None, f"unsupported output type; use one of {', '.join(TRACK_SUFFIXES)}"
+        )
     device = pick_device(cfg.predict.device)
     trained = load_trained_model(cfg.ckpt_path, device)
     predictor = RecordPredictor(
-        trained, batch_size=cfg.predict.batch_size, overlap=cfg.predict.overlap,
-        rc_average=cfg.predict.rc_average, device=device,
+        trained,
+        batch_size=cfg.predict.batch_size,
+        overlap=cfg.predict.overlap,
+        rc_average=cfg.predict.rc_average,
+        device=device,
     )
     table_path = sequences_path(output)
     started, bases = time.perf_counter(), 0

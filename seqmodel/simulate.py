@@ -186,18 +186,20 @@ def simulate(
         raise SeqmodelInputError(None, "--mean-rate", f"{mean_rate} must be in (0, 1)")
     if genomes < 1:
         raise SeqmodelInputError(None, "--genomes", f"{genomes} must be >= 1")
+    if seed < 0:
+        raise SeqmodelInputError(None, "--seed", f"{seed} must be >= 0")
     if hotspot is not None and not hotspot.factor > 0:
         raise SeqmodelInputError(None, "--motif-factor", f"{hotspot.factor} must be > 0")
     classes = [context_classes(record.tokens) for record in records]
+    valid = sum(int((c >= 0).sum()) for c in classes)
+    if valid == 0:
+        raise SeqmodelInputError(None, None, "the sequences hold no A, C, G or T")
     opportunity = signatures.context_counts(
         np.concatenate([signatures.pyrimidine_contexts(r.tokens) for r in records])
     )
     alt_rates = class_alt_rates(np.asarray(spectrum, dtype=np.float64), opportunity)
     class_rate = np.append(alt_rates.sum(axis=1), 0.0)  # index -1 (N) reads the 0
     unscaled = [class_rate[c] for c in classes]
-    valid = sum(int((c >= 0).sum()) for c in classes)
-    if valid == 0:
-        raise SeqmodelInputError(None, None, "the sequences hold no A, C, G or T")
     scale = mean_rate * valid / sum(float(u.sum()) for u in unscaled)
     alt_split = np.divide(
         alt_rates,
@@ -227,22 +229,24 @@ def simulate(
             f"the highest per-base rate is {highest:.3g} > 1; lower --mean-rate or --motif-factor",
         )
 
-    columns: list[list[np.ndarray]] = [[], [], [], [], []]
-    for index, (record, rate, record_classes) in enumerate(
-        zip(records, rates, classes, strict=True)
-    ):
+    parts = []
+    for index, (record, rate, record_classes) in enumerate(zip(records, rates, classes, strict=True)):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
         mutated = rng.binomial(genomes, rate)
         sites = np.flatnonzero(mutated)
         split = rng.multinomial(mutated[sites], alt_split[record_classes[sites]])
         site_index, alt = np.nonzero(split)
         offset = sites[site_index]
-        columns[0].append(np.full(len(offset), index, dtype=np.int64))
-        columns[1].append(offset.astype(np.int64))
-        columns[2].append(record.tokens[offset])
-        columns[3].append(alt.astype(np.uint8))
-        columns[4].append(split[site_index, alt].astype(np.int64))
-    mutations = Mutations(*(np.concatenate(column) for column in columns))
+        parts.append(
+            (
+                np.full(len(offset), index, dtype=np.int64),
+                offset.astype(np.int64),
+                record.tokens[offset],
+                alt.astype(np.uint8),
+                split[site_index, alt].astype(np.int64),
+            )
+        )
+    mutations = Mutations(*(np.concatenate(column) for column in zip(*parts, strict=True)))
     return Simulation(list(records), rates, in_hotspot, hits, mutations, genomes, hotspot)
 
 
@@ -250,15 +254,12 @@ def mutation_spectrum(simulation: Simulation) -> np.ndarray:
     """`(96,)` number of simulated mutations (carriers summed) per channel; mutations without a
     full trinucleotide context (record ends, next to N) are left out."""
     mutations = simulation.mutations
-    contexts = np.empty(len(mutations), dtype=np.int64)
-    for index, record in enumerate(simulation.records):
-        rows = mutations.record == index
-        contexts[rows] = signatures.pyrimidine_contexts(record.tokens)[mutations.offset[rows]]
+    record_starts = np.cumsum([0] + [len(r) for r in simulation.records])
+    all_contexts = np.concatenate([signatures.pyrimidine_contexts(r.tokens) for r in simulation.records])
+    contexts = all_contexts[record_starts[mutations.record] + mutations.offset]
     known = contexts >= 0
     channels = signatures.channel_of(contexts[known], mutations.alt[known], mutations.ref[known])
-    return np.bincount(
-        channels, weights=mutations.carriers[known], minlength=signatures.N_CHANNELS
-    )
+    return np.bincount(channels, weights=mutations.carriers[known], minlength=signatures.N_CHANNELS)
 
 
 def mutated_fraction(
@@ -291,7 +292,11 @@ def vcf_text(simulation: Simulation, source: str) -> str:
     """VCF 4.2: one line per (site, alt), `INFO=AC=<carriers>;AN=<genomes>`, sorted by contig
     name (byte order) then POS then ALT; `source` becomes the `##source=` line."""
     layout = record_layout(simulation.records)
-    lengths = {r.id: len(r) for r in simulation.records if r.genome_interval is None}
+    # A plain record is a whole contig of known length, unless interval records share its name.
+    interval_chroms = {r.genome_interval[0] for r in simulation.records if r.genome_interval}
+    lengths = {
+        r.id: len(r) for r in simulation.records if r.genome_interval is None and r.id not in interval_chroms
+    }
     contigs = _contig_order(layout)
     lines = ["##fileformat=VCFv4.2", f"##source={source}"]
     for chrom in contigs:
@@ -332,9 +337,7 @@ def bedgraph_text(simulation: Simulation) -> str:
         run_ends = np.concatenate([change, [len(values)]])
         for run_start, run_end in zip(run_starts, run_ends, strict=True):
             if values[run_start]:
-                lines.append(
-                    f"{chrom}\t{start + run_start}\t{start + run_end}\t{values[run_start]}"
-                )
+                lines.append(f"{chrom}\t{start + run_start}\t{start + run_end}\t{values[run_start]}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -357,16 +360,23 @@ def hits_bed_text(simulation: Simulation) -> str:
     )
 
 
+def check_output_paths(paths: Sequence[str | os.PathLike]) -> None:
+    """Raise SeqmodelInputError unless every path can be written: its folder exists and the
+    path is not a folder."""
+    for path in paths:
+        if not Path(path).parent.is_dir():
+            raise SeqmodelInputError(path, None, "output directory does not exist")
+        if Path(path).is_dir():
+            raise SeqmodelInputError(path, None, "output path is a directory")
+
+
 def write_outputs(texts: Mapping[str | os.PathLike, str]) -> None:
     """Write each text to its path (BGZF when the name ends in `.gz`, deterministic bytes).
 
     Every file is first written to a temporary name in its directory and all are renamed at
     the end, so a failure leaves no partial output.
     """
-    for path in texts:
-        directory = Path(path).parent
-        if not directory.is_dir():
-            raise SeqmodelInputError(path, None, "output directory does not exist")
+    check_output_paths(list(texts))
     written: list[tuple[str, Path]] = []
     try:
         for path, text in texts.items():
@@ -383,6 +393,8 @@ def write_outputs(texts: Mapping[str | os.PathLike, str]) -> None:
                     raw.write(data)
         for temporary, target in written:
             os.replace(temporary, target)
+    except OSError as error:
+        raise SeqmodelInputError(error.filename, None, f"cannot write ({error.strerror})") from None
     finally:
         for temporary, _ in written:
             if os.path.exists(temporary):

@@ -10,13 +10,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seqmodel.data.fasta import load_fasta
-from seqmodel.data.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
+from seqmodel.data.motifs import (
+    DEFAULT_PSEUDOCOUNT,
+    PositionWeightMatrix,
+    read_motifs,
+    select_motif,
+)
 from seqmodel.data.signatures import parse_mix, read_signatures
 from seqmodel.errors import SeqmodelInputError, require_file, run_cli
 from seqmodel.simulate import (
     Hotspot,
     Simulation,
     bedgraph_text,
+    check_output_paths,
     hits_bed_text,
     mutated_fraction,
     record_layout,
@@ -69,6 +75,10 @@ def _run(argv: Sequence[str] | None) -> None:
         p.error("--motifs needs --motif-id, --motif-threshold and --motif-factor")
     if not args.motifs and (any(a is not None for a in hotspot_args) or args.out_hits):
         p.error("--motif-id, --motif-threshold, --motif-factor and --out-hits need --motifs")
+    outputs = [path for path in (args.out_vcf, args.out_rate, args.out_hits) if path]
+    if len({Path(path).resolve() for path in outputs}) < len(outputs):
+        p.error("--out-vcf, --out-rate and --out-hits must be different files")
+    check_output_paths(outputs)
 
     table = read_signatures(require_file(args.signatures, "signature table"))
     spectrum = table.mix(parse_mix(args.mix))
@@ -97,7 +107,7 @@ def _run(argv: Sequence[str] | None) -> None:
     print(_summary(simulation, list(texts)))
 
 
-def _threshold(text: str, pwm) -> float:
+def _threshold(text: str, pwm: PositionWeightMatrix) -> float:
     try:
         if text.endswith("%"):
             relative = float(text[:-1]) / 100
@@ -136,7 +146,7 @@ def _source_line(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
-def _summary(simulation: Simulation, paths: list) -> str:
+def _summary(simulation: Simulation, paths: list[str]) -> str:
     mutations = simulation.mutations
     hot = sum(int(m.sum()) for m in simulation.in_hotspot)
     bases = mutated_fraction(simulation)["all"][1]

@@ -48,7 +48,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = SeqDataModule(**cfg.data, batch_size=cfg.loader.batch_size, seed=cfg.seed)
     datamodule.setup()
     module = SeqLightningModule(
-        model={k: OmegaConf.to_container(cfg.model[k], resolve=True) for k in ("trunk", "per_base_head", "pooled_head")},
+        model={
+            k: OmegaConf.to_container(cfg.model[k], resolve=True)
+            for k in ("trunk", "per_base_head", "pooled_head")
+        },
         num_classes=datamodule.num_classes,
         data_info=datamodule.data_info,
         loss=OmegaConf.to_container(cfg.model.loss, resolve=True),
@@ -74,7 +77,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             print(f"last checkpoint: {checkpoint.last_model_path}")
         for logger in loggers:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "dir"):
-                print(f"wandb run: {Path(logger.experiment.dir).parent}  (upload later: wandb sync <that dir>)")
+                print(
+                    f"wandb run: {Path(logger.experiment.dir).parent}  (upload later: wandb sync <that dir>)"
+                )
     return metrics
 
 

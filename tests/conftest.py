@@ -26,7 +26,11 @@ def small_fasta(tmp_path: Path) -> Path:
     records = {
         "short label=0": random_dna(rng, 17),
         "exact label=1": random_dna(rng, 50),
-        "long label=1": random_dna(rng, 60) + "NNNNN" + random_dna(rng, 70).lower() + "RY" + random_dna(rng, 40),
+        "long label=1": random_dna(rng, 60)
+        + "NNNNN"
+        + random_dna(rng, 70).lower()
+        + "RY"
+        + random_dna(rng, 40),
         "chr9:1000-1130 label=0": random_dna(rng, 130),
     }
     path = tmp_path / "small.fa"
@@ -34,13 +38,16 @@ def small_fasta(tmp_path: Path) -> Path:
         for header, seq in records.items():
             handle.write(f">{header}\n")
             for i in range(0, len(seq), 60):
-                handle.write(seq[i:i + 60] + "\n")
+                handle.write(seq[i : i + 60] + "\n")
     return path
 
 
 TINY_MODEL = [
-    "model.trunk.hidden_size=8", "model.trunk.conv_channels=8", "model.trunk.num_layers=1",
-    "model.per_base_head.hidden=8", "model.pooled_head.hidden=8",
+    "model.trunk.hidden_size=8",
+    "model.trunk.conv_channels=8",
+    "model.trunk.num_layers=1",
+    "model.per_base_head.hidden=8",
+    "model.pooled_head.hidden=8",
 ]
 
 
@@ -51,9 +58,18 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     import sys
 
     run_dir = tmp_path_factory.mktemp("tiny_run")
-    command = [sys.executable, "-m", "seqmodel.train", f"hydra.run.dir={run_dir}", *TINY_MODEL,
-               "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=1",
-               "logger=none", "test=false"]
+    command = [
+        sys.executable,
+        "-m",
+        "seqmodel.train",
+        f"hydra.run.dir={run_dir}",
+        *TINY_MODEL,
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4",
+        "+trainer.limit_val_batches=1",
+        "logger=none",
+        "test=false",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir / "checkpoints" / "last.ckpt"

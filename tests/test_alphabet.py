@@ -19,7 +19,11 @@ def test_lowercase_reads_as_uppercase_and_iupac_as_n(seq):
     assert alphabet.decode(alphabet.encode(seq)) == expected
 
 
-@given(st.text(min_size=1, max_size=50).filter(lambda s: any(c not in "ACGTNRYSWKMBDHVacgtnryswkmbdhv" for c in s)))
+@given(
+    st.text(min_size=1, max_size=50).filter(
+        lambda s: any(c not in "ACGTNRYSWKMBDHVacgtnryswkmbdhv" for c in s)
+    )
+)
 def test_bytes_outside_the_alphabet_are_invalid(seq):
     assert alphabet.first_invalid(alphabet.encode(seq)) is not None
 

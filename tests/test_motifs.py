@@ -105,8 +105,7 @@ def test_relative_threshold_spans_min_to_max(ctcf):
         (">m1\nA 1\nC 1\nG 1\nT 1\n>m1\nA 1\nC 1\nG 1\nT 1\n", "motif m1: duplicate motif id"),
         ("A [1]\n", "not a motif file"),
         (
-            "MEME version 4\n\nMOTIF m1\nletter-probability matrix: w= 2\n"
-            "0.5 0.5 0 0\n0.5 0.6 0 0\n",
+            "MEME version 4\n\nMOTIF m1\nletter-probability matrix: w= 2\n0.5 0.5 0 0\n0.5 0.6 0 0\n",
             "line 6: motif m1: expected 4 probabilities summing to 1",
         ),
         (

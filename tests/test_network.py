@@ -3,8 +3,15 @@ import torch
 
 from seqmodel.models.network import POOLINGS, SeqModel
 
-TRUNK = {"cell": "lstm", "conv_channels": 8, "conv_kernel": 5, "conv_layers": 1, "hidden_size": 8,
-         "num_layers": 2, "dropout": 0.0}
+TRUNK = {
+    "cell": "lstm",
+    "conv_channels": 8,
+    "conv_kernel": 5,
+    "conv_layers": 1,
+    "hidden_size": 8,
+    "num_layers": 2,
+    "dropout": 0.0,
+}
 
 
 def model(cell="lstm", pooling="attention", classes=3):
@@ -43,7 +50,9 @@ def test_masked_positions_do_not_enter_the_pooled_output():
     features = net.trunk(tokens, lengths)
     changed = features.clone()
     changed[0, 5:9] += 100.0
-    torch.testing.assert_close(net.pooled_head(features, mask, lengths), net.pooled_head(changed, mask, lengths))
+    torch.testing.assert_close(
+        net.pooled_head(features, mask, lengths), net.pooled_head(changed, mask, lengths)
+    )
 
 
 def test_unknown_cell_is_rejected():

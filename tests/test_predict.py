@@ -18,7 +18,13 @@ from seqmodel.predict import sequences_path
 
 
 def run_predict(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "seqmodel.predict", f"hydra.run.dir={tmp_path / 'hydra'}", *overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "seqmodel.predict",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        *overrides,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
@@ -67,7 +73,9 @@ def test_reverse_complement_record_gives_the_flipped_track(tiny_checkpoint):
 
 def test_missing_checkpoint_is_one_line_and_no_output(tmp_path, small_fasta):
     output = tmp_path / "risk.bedgraph"
-    result = run_predict(tmp_path, f"ckpt_path={tmp_path / 'none.ckpt'}", f"input={small_fasta}", f"output={output}")
+    result = run_predict(
+        tmp_path, f"ckpt_path={tmp_path / 'none.ckpt'}", f"input={small_fasta}", f"output={output}"
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'none.ckpt'}: checkpoint not found"]
     assert not output.exists()

@@ -10,8 +10,10 @@ from seqmodel.errors import SeqmodelInputError
 
 def vcf(tmp_path, rows):
     path = tmp_path / "m.vcf"
-    path.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n" + "".join(
-        "\t".join(map(str, row)) + "\n" for row in rows))
+    path.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n"
+        + "".join("\t".join(map(str, row)) + "\n" for row in rows)
+    )
     return path
 
 
@@ -21,9 +23,17 @@ def test_vcf_is_one_based_and_lifts_genome_coordinates(small_fasta, tmp_path):
     ref_short = alphabet.decode(short.tokens[4:5])
     ref_region = alphabet.decode(region.tokens[9:10])
     # POS 5 of record "short" is offset 4; chr9 POS 1010 is 0-based 1009, offset 9 in chr9:1000-1130.
-    targets = mutation_targets(vcf(tmp_path, [("short", 5, ".", ref_short, "A"),
-                                              ("chr9", 1010, ".", ref_region, "A"),
-                                              ("chr1", 5, ".", "A", "C")]), records)
+    targets = mutation_targets(
+        vcf(
+            tmp_path,
+            [
+                ("short", 5, ".", ref_short, "A"),
+                ("chr9", 1010, ".", ref_region, "A"),
+                ("chr1", 5, ".", "A", "C"),
+            ],
+        ),
+        records,
+    )
     assert np.flatnonzero(targets[0]).tolist() == [4]
     assert np.flatnonzero(targets[3]).tolist() == [9]
     assert targets[1].sum() == 0
@@ -46,13 +56,16 @@ def test_ref_mismatch_names_the_line(small_fasta, tmp_path):
         mutation_targets(path, records)
 
 
-@pytest.mark.parametrize("row, message", [
-    (("short", 0, ".", "A", "C"), "line 3: POS 0 must be >= 1"),
-    (("short", "x", ".", "A", "C"), "line 3: POS 'x' is not an integer"),
-    (("short", 18, ".", "A", "C"), "line 3: position 18 is past the end of short"),
-    (("short", 3), "line 3: expected >= 5"),
-    (("chrZ", 3, ".", "A", "C"), "no site falls on any FASTA record"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (("short", 0, ".", "A", "C"), "line 3: POS 0 must be >= 1"),
+        (("short", "x", ".", "A", "C"), "line 3: POS 'x' is not an integer"),
+        (("short", 18, ".", "A", "C"), "line 3: position 18 is past the end of short"),
+        (("short", 3), "line 3: expected >= 5"),
+        (("chrZ", 3, ".", "A", "C"), "no site falls on any FASTA record"),
+    ],
+)
 def test_malformed_vcf_lines(small_fasta, tmp_path, row, message):
     with pytest.raises(SeqmodelInputError, match=message):
         mutation_targets(vcf(tmp_path, [row]), load_fasta(small_fasta))

@@ -16,18 +16,28 @@ from seqmodel.models.module import SeqLightningModule
 from tests.conftest import TINY_MODEL
 
 
-
 def run_train(run_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "seqmodel.train", f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_tiny_run_writes_checkpoints_and_an_offline_wandb_run(tmp_path):
     secret = "wandb-secret-0123456789abcdef0123456789abcdef"
     result = run_train(
-        tmp_path, *TINY_MODEL, "trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2",
-        "logger=wandb", env={"WANDB_API_KEY": secret, "WANDB_MODE": "offline"},
+        tmp_path,
+        *TINY_MODEL,
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=3",
+        "+trainer.limit_val_batches=2",
+        "logger=wandb",
+        env={"WANDB_API_KEY": secret, "WANDB_MODE": "offline"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
@@ -41,13 +51,26 @@ def test_tiny_run_writes_checkpoints_and_an_offline_wandb_run(tmp_path):
 
 
 def test_checkpoint_carries_model_settings_and_loads_weights_only(tmp_path):
-    result = run_train(tmp_path, *TINY_MODEL, "model.trunk.cell=gru", "trainer.max_epochs=1",
-                       "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "logger=none", "test=false")
+    result = run_train(
+        tmp_path,
+        *TINY_MODEL,
+        "model.trunk.cell=gru",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "logger=none",
+        "test=false",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     hparams = checkpoint["hyper_parameters"]
     assert hparams["model"]["trunk"]["cell"] == "gru"
-    assert hparams["data_info"] == {"alphabet": "ACGTN", "window": 200, "stride": 200, "classes": ["0", "1"]}
+    assert hparams["data_info"] == {
+        "alphabet": "ACGTN",
+        "window": 200,
+        "stride": 200,
+        "classes": ["0", "1"],
+    }
 
 
 def test_bad_override_and_bad_input_exit_nonzero_with_one_line(tmp_path):
@@ -60,13 +83,18 @@ def test_bad_override_and_bad_input_exit_nonzero_with_one_line(tmp_path):
 def test_training_loss_decreases_on_demo_data():
     L.seed_everything(0)
     datamodule = SeqDataModule(
-        fasta=str(DEMO_DATA_DIR / "ctcf_demo.fa.gz"), mutations=str(DEMO_DATA_DIR / "ctcf_demo.mutations.vcf.gz"),
+        fasta=str(DEMO_DATA_DIR / "ctcf_demo.fa.gz"),
+        mutations=str(DEMO_DATA_DIR / "ctcf_demo.mutations.vcf.gz"),
         batch_size=32,
     )
     module = SeqLightningModule(
-        model={"trunk": {"hidden_size": 16, "conv_channels": 16, "num_layers": 1},
-               "per_base_head": {"hidden": 16}, "pooled_head": {"hidden": 16}},
-        num_classes=datamodule.num_classes, data_info=datamodule.data_info,
+        model={
+            "trunk": {"hidden_size": 16, "conv_channels": 16, "num_layers": 1},
+            "per_base_head": {"hidden": 16},
+            "pooled_head": {"hidden": 16},
+        },
+        num_classes=datamodule.num_classes,
+        data_info=datamodule.data_info,
         loss={"w_base": 1.0, "w_seq": 0.5, "pos_weight": 1.0},
         optim={"lr": 3e-3, "weight_decay": 0.0, "warmup_steps": 0},
     )
@@ -76,7 +104,14 @@ def test_training_loss_decreases_on_demo_data():
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             losses.append(float(outputs["loss"]))
 
-    trainer = L.Trainer(max_epochs=3, limit_train_batches=8, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, callbacks=[Record()])
+    trainer = L.Trainer(
+        max_epochs=3,
+        limit_train_batches=8,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[Record()],
+    )
     trainer.fit(module, datamodule=datamodule)
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8

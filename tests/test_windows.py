@@ -14,7 +14,7 @@ def test_tile_starts_cover_every_base(length, window, stride):
     starts = tile_starts(length, window, stride)
     covered = np.zeros(length, bool)
     for s in starts:
-        covered[s:s + window] = True
+        covered[s : s + window] = True
     assert covered.all() and starts.min() >= 0 and (length <= window or starts.max() + window == length)
 
 
@@ -37,7 +37,9 @@ def test_rank_shards_are_disjoint_and_union_is_the_epoch(num_windows, batch_size
     for rank in range(world_size):
         sampler = WindowSampler(num_windows, batch_size, shuffle, seed=3, rank=rank, world_size=world_size)
         sampler.set_epoch(epoch)
-        assert len(sampler) == WindowSampler(num_windows, batch_size, shuffle, 3, 0, world_size).batches_per_rank
+        assert (
+            len(sampler) == WindowSampler(num_windows, batch_size, shuffle, 3, 0, world_size).batches_per_rank
+        )
         for i in range(len(sampler)):
             batch = sampler.batch_windows(i)
             assert len(batch) <= batch_size
@@ -79,9 +81,11 @@ def test_rc_augmentation_flips_tokens_and_targets_together(small_fasta):
 
 def test_loader_resumes_mid_epoch_at_the_next_batch(small_fasta):
     dataset = load_dataset(small_fasta)
+
     def make():
         assembler = WindowAssembler(dataset, 20, 20, rc_augment=True, seed=5)
         return BatchLoader(assembler, WindowSampler(len(assembler), 4, True, seed=5))
+
     full = [b.window_ids.tolist() for b in make()]
     first = make()
     iterator = iter(first)

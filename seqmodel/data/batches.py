@@ -35,7 +35,9 @@ class Batch:
         return self.tokens.shape[0]
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return Batch(*(getattr(self, f).to(device, non_blocking=non_blocking) for f in self.__dataclass_fields__))
+        return Batch(
+            *(getattr(self, f).to(device, non_blocking=non_blocking) for f in self.__dataclass_fields__)
+        )
 
 
 class WindowAssembler:

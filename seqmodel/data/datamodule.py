@@ -6,7 +6,6 @@ import logging
 
 import lightning as L
 
-
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import SequenceDataset, load_dataset, split_records
 from seqmodel.data.windows import WindowSampler
@@ -37,7 +36,12 @@ class SeqDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        self.paths = {"fasta": fasta, "mutations": mutations, "true_rate": true_rate, "labels": labels}
+        self.paths = {
+            "fasta": fasta,
+            "mutations": mutations,
+            "true_rate": true_rate,
+            "labels": labels,
+        }
         self.window = window
         self.stride = stride or window
         self.batch_size = batch_size
@@ -58,8 +62,11 @@ class SeqDataModule(L.LightningDataModule):
         valid = data.tokens < 4
         log.info(
             "%d records, %d bases, %.2f%% of valid bases mutated, classes %s; split %s",
-            len(data), len(data.tokens), 100 * float(data.base_target[valid].mean()) if valid.any() else 0.0,
-            data.classes, {k: len(v) for k, v in self.splits.items()},
+            len(data),
+            len(data.tokens),
+            100 * float(data.base_target[valid].mean()) if valid.any() else 0.0,
+            data.classes,
+            {k: len(v) for k, v in self.splits.items()},
         )
 
     @property

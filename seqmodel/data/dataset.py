@@ -66,12 +66,16 @@ def from_records(
     classes: list[str] | None = None,
 ) -> SequenceDataset:
     """Build a dataset from parsed records and the optional target / label files."""
-    base = mutation_targets(mutations, records) if mutations else [
-        np.zeros(len(r), dtype=np.float32) for r in records
-    ]
-    rate = track_values(true_rate, records) if true_rate else [
-        np.full(len(r), np.nan, dtype=np.float32) for r in records
-    ]
+    base = (
+        mutation_targets(mutations, records)
+        if mutations
+        else [np.zeros(len(r), dtype=np.float32) for r in records]
+    )
+    rate = (
+        track_values(true_rate, records)
+        if true_rate
+        else [np.full(len(r), np.nan, dtype=np.float32) for r in records]
+    )
     if labels is None and not any("label" in r.fields for r in records):
         label_ids, class_names = np.zeros(len(records), dtype=np.int64), list(classes or ["0", "1"])
     else:
@@ -98,7 +102,9 @@ def load_dataset(
     return from_records(load_fasta(fasta), Path(fasta), mutations, true_rate, labels)
 
 
-def split_records(num_records: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def split_records(
+    num_records: int, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
     """Disjoint train / val / test record indices from a seeded permutation (sorted within each)."""
     order = np.random.default_rng(seed).permutation(num_records)
     n_val = int(round(num_records * val_fraction))
@@ -107,8 +113,8 @@ def split_records(num_records: int, val_fraction: float, test_fraction: float, s
         raise ValueError(f"{num_records} records are too few for val={val_fraction}, test={test_fraction}")
     splits = {
         "val": np.sort(order[:n_val]),
-        "test": np.sort(order[n_val:n_val + n_test]),
-        "train": np.sort(order[n_val + n_test:]),
+        "test": np.sort(order[n_val : n_val + n_test]),
+        "train": np.sort(order[n_val + n_test :]),
     }
     return splits
 

@@ -58,7 +58,10 @@ class RecordLocator:
             for region_start, region_end, index in rows[lo:hi]:
                 if region_end > start and region_start < end:
                     hits.append(
-                        (index, max(start, region_start) - region_start,
-                         min(end, region_end) - region_start)
+                        (
+                            index,
+                            max(start, region_start) - region_start,
+                            min(end, region_end) - region_start,
+                        )
                     )
         return hits

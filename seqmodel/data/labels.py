@@ -29,7 +29,9 @@ def _label_table(path: Path) -> dict[str, tuple[str, str]]:
                 key, label = f"{fields[0]}:{fields[1]}-{fields[2]}", fields[3]
             else:
                 raise SeqmodelInputError(
-                    path, f"line {number}", "expected 'id<TAB>label' or 'chrom<TAB>start<TAB>end<TAB>label'"
+                    path,
+                    f"line {number}",
+                    "expected 'id<TAB>label' or 'chrom<TAB>start<TAB>end<TAB>label'",
                 )
             if key == "id" and label == "label" and number == 1:
                 continue
@@ -53,12 +55,17 @@ def sequence_labels(
         table = _label_table(source)
     else:
         source = Path(fasta_path)
-        table = {r.id: (r.fields["label"], f"record {r.index + 1} ({r.id})") for r in records if "label" in r.fields}
+        table = {
+            r.id: (r.fields["label"], f"record {r.index + 1} ({r.id})")
+            for r in records
+            if "label" in r.fields
+        }
     texts = []
     for record in records:
         if record.id not in table:
             raise SeqmodelInputError(
-                source, f"record {record.index + 1} ({record.id})",
+                source,
+                f"record {record.index + 1} ({record.id})",
                 "missing sequence label (expected label=... in the header or a row in the labels file)",
             )
         texts.append(table[record.id])
@@ -71,7 +78,9 @@ def sequence_labels(
             classes = [str(i) for i in range(max(max(ids) + 1, 2))]
         elif any(numeric):
             text, where = texts[numeric.index(True)]
-            raise SeqmodelInputError(source, where, f"mixed label types: {text!r} is a number, others are names")
+            raise SeqmodelInputError(
+                source, where, f"mixed label types: {text!r} is a number, others are names"
+            )
         else:
             classes = sorted({text for text, _ in texts})
     lookup = {name: i for i, name in enumerate(classes)}

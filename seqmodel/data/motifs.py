@@ -163,8 +163,7 @@ def read_motifs(path: str | os.PathLike) -> list[Motif]:
         raise SeqmodelInputError(
             path,
             None,
-            "not a motif file: expected JASPAR ('>ID NAME' then rows A C G T) "
-            "or MEME ('MEME version 4')",
+            "not a motif file: expected JASPAR ('>ID NAME' then rows A C G T) or MEME ('MEME version 4')",
         )
     if not motifs:
         raise SeqmodelInputError(path, None, "no motifs in the file")
@@ -218,9 +217,7 @@ def _parse_jaspar(path: str | os.PathLike, lines: list[str]) -> list[Motif]:
             match = _JASPAR_ROW.match(lines[number])
             values = _numbers(match[2]) if match else None
             if match is None or values is None or not values:
-                raise SeqmodelInputError(
-                    path, where, f"motif {words[0]}: {letter} row is not counts >= 0"
-                )
+                raise SeqmodelInputError(path, where, f"motif {words[0]}: {letter} row is not counts >= 0")
             if match[1] and match[1].upper() != letter:
                 raise SeqmodelInputError(
                     path, where, f"motif {words[0]}: row {match[1]!r}, expected {letter}"
@@ -235,9 +232,7 @@ def _parse_jaspar(path: str | os.PathLike, lines: list[str]) -> list[Motif]:
             number += 1
         counts = np.array(rows, dtype=np.float64)
         if (counts.sum(axis=0) <= 0).any():
-            raise SeqmodelInputError(
-                path, f"line {number - 3}", f"motif {words[0]}: a column with no counts"
-            )
+            raise SeqmodelInputError(path, f"line {number - 3}", f"motif {words[0]}: a column with no counts")
         motifs.append(Motif(words[0], words[1].strip() if len(words) > 1 else "", counts))
     return motifs
 
@@ -267,9 +262,7 @@ def _parse_meme(path: str | os.PathLike, lines: list[str]) -> list[Motif]:
                 width = int(keys["w"]) if "w" in keys else None
                 nsites = float(keys.get("nsites", MEME_DEFAULT_NSITES))
             except ValueError:
-                raise SeqmodelInputError(
-                    path, where, f"motif {motif_id}: bad w= or nsites= value"
-                ) from None
+                raise SeqmodelInputError(path, where, f"motif {motif_id}: bad w= or nsites= value") from None
             rows = []
             while number < len(lines) and (width is None or len(rows) < width):
                 values = _numbers(lines[number])
@@ -293,4 +286,3 @@ def _parse_meme(path: str | os.PathLike, lines: list[str]) -> list[Motif]:
             motifs.append(Motif(motif_id, name, counts))
             header_line = 0
     return motifs
-

@@ -23,9 +23,7 @@ from seqmodel.errors import SeqmodelInputError
 
 SUBSTITUTIONS = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
 # COSMIC order: 5' base, then substitution, then 3' base.
-CHANNELS = tuple(
-    f"{five}[{sub}]{three}" for five in "ACGT" for sub in SUBSTITUTIONS for three in "ACGT"
-)
+CHANNELS = tuple(f"{five}[{sub}]{three}" for five in "ACGT" for sub in SUBSTITUTIONS for three in "ACGT")
 CHANNEL_INDEX = {name: index for index, name in enumerate(CHANNELS)}
 # Pyrimidine-strand trinucleotide contexts: index = five * 8 + (0 for C, 1 for T) * 4 + three.
 CONTEXTS = tuple(f"{five}{mid}{three}" for five in "ACGT" for mid in "CT" for three in "ACGT")
@@ -63,9 +61,7 @@ class SignatureTable:
             )
         values = np.array(list(weights.values()), dtype=np.float64)
         if (values < 0).any() or not np.isfinite(values).all() or values.sum() <= 0:
-            raise SeqmodelInputError(
-                None, "--mix", "weights must be finite, >= 0 and not all zero"
-            )
+            raise SeqmodelInputError(None, "--mix", "weights must be finite, >= 0 and not all zero")
         columns = [self.names.index(name) for name in weights]
         spectrum = self.matrix[:, columns] @ (values / values.sum())
         return spectrum / spectrum.sum()
@@ -114,13 +110,9 @@ def read_signatures(path: str | os.PathLike) -> SignatureTable:
             )
         channel = fields[0]
         if not _CHANNEL_PATTERN.match(channel):
-            raise SeqmodelInputError(
-                path, where, f"{channel!r} is not an SBS channel like 'A[C>T]G'"
-            )
+            raise SeqmodelInputError(path, where, f"{channel!r} is not an SBS channel like 'A[C>T]G'")
         if channel in seen:
-            raise SeqmodelInputError(
-                path, where, f"channel {channel} repeats line {seen[channel]}"
-            )
+            raise SeqmodelInputError(path, where, f"channel {channel} repeats line {seen[channel]}")
         seen[channel] = number
         for column, text in enumerate(fields[1:]):
             try:
@@ -128,15 +120,11 @@ def read_signatures(path: str | os.PathLike) -> SignatureTable:
             except ValueError:
                 value = math.nan
             if not math.isfinite(value) or value < 0:
-                raise SeqmodelInputError(
-                    path, where, f"{names[column]}: {text!r} is not a probability >= 0"
-                )
+                raise SeqmodelInputError(path, where, f"{names[column]}: {text!r} is not a probability >= 0")
             matrix[CHANNEL_INDEX[channel], column] = value
     missing = [channel for channel in CHANNELS if channel not in seen]
     if missing:
-        raise SeqmodelInputError(
-            path, None, f"{len(missing)} of the 96 channels missing, first {missing[0]}"
-        )
+        raise SeqmodelInputError(path, None, f"{len(missing)} of the 96 channels missing, first {missing[0]}")
     sums = matrix.sum(axis=0)
     bad = np.flatnonzero(np.abs(sums - 1.0) > COLUMN_SUM_TOLERANCE)
     if bad.size:
@@ -158,9 +146,7 @@ def parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             weight = math.nan
         if not sep or not name or not math.isfinite(weight):
-            raise SeqmodelInputError(
-                None, "--mix", f"{item.strip()!r} is not NAME=WEIGHT (e.g. SBS1=0.2)"
-            )
+            raise SeqmodelInputError(None, "--mix", f"{item.strip()!r} is not NAME=WEIGHT (e.g. SBS1=0.2)")
         if name in mix:
             raise SeqmodelInputError(None, "--mix", f"signature {name!r} given twice")
         mix[name] = weight

@@ -51,7 +51,9 @@ def _sites(path: Path) -> Iterator[tuple[int, str, int, int, str | None]]:
         if is_vcf:
             if len(fields) < 5:
                 raise SeqmodelInputError(
-                    path, f"line {number}", f"expected >= 5 tab-separated VCF columns, got {len(fields)}"
+                    path,
+                    f"line {number}",
+                    f"expected >= 5 tab-separated VCF columns, got {len(fields)}",
                 )
             pos = _int(path, number, fields[1], "POS")
             if pos < 1:
@@ -61,13 +63,17 @@ def _sites(path: Path) -> Iterator[tuple[int, str, int, int, str | None]]:
         else:
             if len(fields) < 3:
                 raise SeqmodelInputError(
-                    path, f"line {number}", f"expected >= 3 tab-separated BED columns, got {len(fields)}"
+                    path,
+                    f"line {number}",
+                    f"expected >= 3 tab-separated BED columns, got {len(fields)}",
                 )
             start = _int(path, number, fields[1], "start")
             end = _int(path, number, fields[2], "end")
             if start < 0 or end <= start:
                 raise SeqmodelInputError(
-                    path, f"line {number}", f"need 0 <= start < end (BED is 0-based half-open), got {start}-{end}"
+                    path,
+                    f"line {number}",
+                    f"need 0 <= start < end (BED is 0-based half-open), got {start}-{end}",
                 )
             yield number, fields[0], start, end, None
 
@@ -76,7 +82,9 @@ def _check_chroms(path: Path, unknown: dict[str, int], mapped: int) -> None:
     if mapped == 0:
         names = ", ".join(sorted(unknown)[:5]) or "none"
         raise SeqmodelInputError(
-            path, None, f"no site falls on any FASTA record (chroms seen: {names}); wrong file or genome?"
+            path,
+            None,
+            f"no site falls on any FASTA record (chroms seen: {names}); wrong file or genome?",
         )
     if unknown:
         log.info("%s: %d sites on chroms without records skipped", path, sum(unknown.values()))
@@ -100,15 +108,18 @@ def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) ->
         if chrom in locator.by_id and not hits:
             length = len(records[locator.by_id[chrom]])
             raise SeqmodelInputError(
-                path, f"line {number}", f"position {start + 1} is past the end of {chrom} (length {length})"
+                path,
+                f"line {number}",
+                f"position {start + 1} is past the end of {chrom} (length {length})",
             )
         for index, local_start, local_end in hits:
             mapped += 1
             if ref is not None and local_end - local_start == len(ref):
                 seen = alphabet.decode(records[index].tokens[local_start:local_end])
-                if any(r != s and r != "N" and s != "N" for r, s in zip(ref, seen)):
+                if any(r != s and r != "N" and s != "N" for r, s in zip(ref, seen, strict=True)):
                     raise SeqmodelInputError(
-                        path, f"line {number}",
+                        path,
+                        f"line {number}",
                         f"REF {ref} does not match the sequence {seen} of record {records[index].id}",
                     )
             targets[index][local_start:local_end] = 1.0
@@ -126,7 +137,9 @@ def track_values(path: str | os.PathLike, records: Sequence[FastaRecord]) -> lis
     for number, fields in _data_lines(path):
         if len(fields) < 4:
             raise SeqmodelInputError(
-                path, f"line {number}", f"expected 4 bedGraph columns (chrom start end value), got {len(fields)}"
+                path,
+                f"line {number}",
+                f"expected 4 bedGraph columns (chrom start end value), got {len(fields)}",
             )
         chrom = fields[0]
         start = _int(path, number, fields[1], "start")

@@ -67,7 +67,7 @@ def bedgraph_lines(chrom: str, values: np.ndarray, offset: int = 0) -> str:
     ends = np.concatenate([breaks, [len(valid)]])
     lines = [
         f"{chrom}\t{offset + valid[s]}\t{offset + valid[e - 1] + 1}\t{printed[s]}\n"
-        for s, e in zip(starts.tolist(), ends.tolist())
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
     return "".join(lines)
 

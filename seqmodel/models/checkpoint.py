@@ -33,7 +33,9 @@ def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cp
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise SeqmodelInputError(path, None, f"refused to load: not a plain-weights checkpoint ({first_line})") from None
+        raise SeqmodelInputError(
+            path, None, f"refused to load: not a plain-weights checkpoint ({first_line})"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         raise SeqmodelInputError(path, None, f"unreadable or truncated checkpoint ({error})") from None
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
@@ -41,11 +43,15 @@ def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cp
         raise SeqmodelInputError(path, None, "not a seqmodel checkpoint (no model settings inside)")
     try:
         network = SeqModel(num_classes=hparams["num_classes"], **hparams["model"])
-        weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+        weights = {
+            k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")
+        }
         network.load_state_dict(weights)
     except (TypeError, RuntimeError, KeyError) as error:
         raise SeqmodelInputError(
-            path, None, f"checkpoint does not fit this version of seqmodel ({str(error).splitlines()[0]})"
+            path,
+            None,
+            f"checkpoint does not fit this version of seqmodel ({str(error).splitlines()[0]})",
         ) from None
     info = hparams["data_info"]
     return TrainedModel(network.to(device).eval(), int(info["window"]), list(info["classes"]))

@@ -75,7 +75,9 @@ class SeqLightningModule(L.LightningModule):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch.tokens, batch.mask, batch.lengths)
 
-    def losses(self, batch: Batch, base_logits: torch.Tensor, class_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    def losses(
+        self, batch: Batch, base_logits: torch.Tensor, class_logits: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         per_base = F.binary_cross_entropy_with_logits(
             base_logits.float(), batch.base_target, pos_weight=self.pos_weight, reduction="none"
         )
@@ -121,7 +123,10 @@ class SeqLightningModule(L.LightningModule):
         warmup = min(int(self.optim_cfg.get("warmup_steps", 0)), total - 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lambda step: min(1.0, (step + 1) / max(1, warmup))
-            * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)),
+            lambda step: (
+                min(1.0, (step + 1) / max(1, warmup))
+                * 0.5
+                * (1 + math.cos(math.pi * min(step, total) / total))
+            ),
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

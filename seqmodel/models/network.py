@@ -35,12 +35,19 @@ class Trunk(nn.Module):
         layers: list[nn.Module] = []
         channels = 4
         for _ in range(conv_layers):
-            layers += [nn.Conv1d(channels, conv_channels, conv_kernel, padding=conv_kernel // 2), nn.GELU()]
+            layers += [
+                nn.Conv1d(channels, conv_channels, conv_kernel, padding=conv_kernel // 2),
+                nn.GELU(),
+            ]
             channels = conv_channels
         self.stem = nn.Sequential(*layers)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(
-            channels, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
+            channels,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.norm = nn.LayerNorm(2 * hidden_size)

@@ -19,8 +19,14 @@ class RecordPredictor:
     per-base output is flipped back before averaging (probabilities are averaged).
     """
 
-    def __init__(self, trained: TrainedModel, batch_size: int = 64, overlap: int | None = None,
-                 rc_average: bool = True, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        trained: TrainedModel,
+        batch_size: int = 64,
+        overlap: int | None = None,
+        rc_average: bool = True,
+        device: str | torch.device = "cpu",
+    ):
         self.network = trained.network.to(device).eval()
         self.window = trained.window
         self.overlap = self.window // 2 if overlap is None else overlap
@@ -35,7 +41,9 @@ class RecordPredictor:
         n = torch.from_numpy(lengths.astype(np.int64)).to(self.device)
         mask = x < alphabet.N
         base_logits, class_logits = self.network(x, mask, n)
-        return torch.sigmoid(base_logits.float()).cpu().numpy(), torch.softmax(class_logits.float(), -1).cpu().numpy()
+        return torch.sigmoid(base_logits.float()).cpu().numpy(), torch.softmax(
+            class_logits.float(), -1
+        ).cpu().numpy()
 
     def predict_tiles(self, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Like `_forward`, averaged with the reverse-complement prediction when `rc_average`."""
@@ -59,12 +67,14 @@ class RecordPredictor:
         class_sum, weight_sum = 0.0, 0.0
         padded = np.append(tokens, np.full(window, alphabet.N, dtype=np.uint8))
         for first in range(0, len(plan), self.batch_size):
-            rows = plan[first:first + self.batch_size]
+            rows = plan[first : first + self.batch_size]
             batch = padded[rows[:, 0:1] + np.arange(window)[None, :]]
             lengths = np.minimum(window, length - rows[:, 0])
             base, classes = self.predict_tiles(batch, lengths)
-            for (start, core_start, core_end), tile_base, tile_classes in zip(rows, base, classes):
-                out[core_start:core_end] = tile_base[core_start - start:core_end - start]
+            for (start, core_start, core_end), tile_base, tile_classes in zip(
+                rows, base, classes, strict=True
+            ):
+                out[core_start:core_end] = tile_base[core_start - start : core_end - start]
                 weight = float((tokens[core_start:core_end] < alphabet.N).sum()) or 1e-6
                 class_sum = class_sum + weight * tile_classes
                 weight_sum += weight

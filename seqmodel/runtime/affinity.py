@@ -78,7 +78,9 @@ def read_numa_nodes(sys_root: str | os.PathLike = "/sys") -> dict[int, frozenset
     return nodes
 
 
-def gpu_numa_node(pci_address: str | None = None, sys_root: str | os.PathLike = "/sys") -> int | None:
+def gpu_numa_node(
+    pci_address: str | None = None, sys_root: str | os.PathLike = "/sys"
+) -> int | None:
     """NUMA node of a GPU from ``/sys/bus/pci/devices/*/numa_node``.
 
     pci_address: the GPU's PCI address (``0000:3b:00.0``, any case). Without it the
@@ -116,7 +118,10 @@ def available_cpus(cgroup_root: str | os.PathLike = "/sys/fs/cgroup") -> int:
         q, p = (root / "cpu.max").read_text().split()
         quota, period = (None if q == "max" else int(q)), int(p)
     except (OSError, ValueError):
-        quota, period = _read_int(root / "cpu/cpu.cfs_quota_us"), _read_int(root / "cpu/cpu.cfs_period_us")
+        quota, period = (
+            _read_int(root / "cpu/cpu.cfs_quota_us"),
+            _read_int(root / "cpu/cpu.cfs_period_us"),
+        )
     if quota is not None and quota > 0 and period:
         count = min(count, max(1, math.ceil(quota / period)))
     return count

@@ -100,7 +100,9 @@ class PinnedBufferRing:
             while not self._free:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"no free buffer slot in {timeout} s ({len(self)} slots, all held)")
+                    raise TimeoutError(
+                        f"no free buffer slot in {timeout} s ({len(self)} slots, all held)"
+                    )
                 self._cv.wait(0.2 if left is None else min(left, 0.2))  # 0.2 s: Ctrl-C stays prompt
             slot = self._free.popleft()
             slot._held = True

@@ -37,7 +37,7 @@ class PoolStats:
 
 
 def execute(task: Task) -> tuple[str, Any]:
-    """Run one step of `task`; never raises. Returns (DONE, value), (FAILED, exc) or (YIELDED, x)."""
+    """Run one step of `task`; never raises: (DONE, value), (FAILED, exc) or (YIELDED, x)."""
     profiled = profiler_range(task.name)
     if profiled is None:
         return _step(task)
@@ -96,9 +96,9 @@ class Worker:
         self._started.wait()
         if self._start_error is not None:
             self.thread.join()
-            raise RuntimeError(f"{self.name} could not pin to CPUs {sorted(self.cpus or ())}") from (
-                self._start_error
-            )
+            raise RuntimeError(
+                f"{self.name} could not pin to CPUs {sorted(self.cpus or ())}"
+            ) from self._start_error
 
     def _main(self) -> None:
         self.native_id = threading.get_native_id()
@@ -274,7 +274,11 @@ class IoPool(WorkerPool):
             return False
         blocked = 1.0 - self._window_cpu / max(self._window_wall, 1)
         self._window_steps = self._window_wall = self._window_cpu = 0
-        if blocked > self.grow_above and len(self.queue) and self.size + self._growing < self.max_size:
+        if (
+            blocked > self.grow_above
+            and len(self.queue)
+            and self.size + self._growing < self.max_size
+        ):
             self._growing += 1
             return True
         return False

@@ -58,7 +58,9 @@ class Runtime:
         grow_above: float = 0.6,
     ):
         cpu_workers = available_cpus() if cpu_workers is None else cpu_workers
-        max_io_workers = 4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
+        max_io_workers = (
+            4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
+        )
         self.scheduler = Scheduler()
         self.tracer = Tracer() if trace else None
         cpu_cores = io_cores = None
@@ -223,6 +225,8 @@ class Runtime:
                 continue
             worker.thread.join(max(0.0, deadline - time.monotonic()))
             if worker.thread.is_alive():
-                stuck.append(f"{worker.name}: {describe(worker.current) if worker.current else 'idle'}")
+                stuck.append(
+                    f"{worker.name}: {describe(worker.current) if worker.current else 'idle'}"
+                )
         if stuck:
             raise RuntimeError(f"workers still busy {timeout} s after close: {'; '.join(stuck)}")

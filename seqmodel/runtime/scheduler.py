@@ -195,7 +195,9 @@ class Scheduler:
             self.closed = True
             for task in sorted(self._live, key=lambda t: t.seq):
                 if task.state is not RUNNING:
-                    error = TaskCancelled(f"{describe(task)}: runtime closed", task.name, task.context)
+                    error = TaskCancelled(
+                        f"{describe(task)}: runtime closed", task.name, task.context
+                    )
                     self._finish(task, CANCELLED, None, error, finished)
             for queue in self.queues.values():
                 queue.cv.notify_all()
@@ -314,7 +316,9 @@ class Scheduler:
             error: TaskError = TaskCancelled(message, task.name, task.context)
             state = CANCELLED
         else:
-            error = TaskError(f"{describe(task)}: dependency failed: {dep.error}", task.name, task.context)
+            error = TaskError(
+                f"{describe(task)}: dependency failed: {dep.error}", task.name, task.context
+            )
             state = FAILED
         error.__cause__ = dep.error
         return state, None, error

@@ -83,10 +83,18 @@ class Tracer:
         """Trace Event Format: one complete ("X") event per step, one track per worker."""
         pid = os.getpid()
         events: list[dict[str, Any]] = [
-            {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": "seqmodel runtime"}}
+            {
+                "name": "process_name",
+                "ph": "M",
+                "pid": pid,
+                "tid": 0,
+                "args": {"name": "seqmodel runtime"},
+            }
         ]
         for tid, name in sorted(self.threads.items()):
-            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}})
+            events.append(
+                {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
+            )
         for _, name, pool, tid, start, end, wall, cpu, context in list(self.spans):
             args = {"self_wall_ms": wall / 1e6, "self_cpu_ms": cpu / 1e6}
             args.update((k, str(v)) for k, v in context.items())
