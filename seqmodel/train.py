@@ -34,6 +34,15 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
+def configure_cuda(cuda_cfg: DictConfig) -> None:
+    """Deliberate torch.backends settings for GPU runs (no effect on CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision(cuda_cfg.matmul_precision)
+        torch.backends.cudnn.benchmark = bool(cuda_cfg.cudnn_benchmark)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the model described by `cfg`; returns the final metrics."""
     import lightning as L
@@ -44,6 +53,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     offline_first()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)
+    configure_cuda(cfg.cuda)
 
     datamodule = SeqDataModule(**cfg.data, batch_size=cfg.loader.batch_size, seed=cfg.seed)
     datamodule.setup()
@@ -56,6 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         data_info=datamodule.data_info,
         loss=OmegaConf.to_container(cfg.model.loss, resolve=True),
         optim=OmegaConf.to_container(cfg.model.optim, resolve=True),
+        compile=cfg.model.compile,
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
@@ -66,15 +77,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, run_dir))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     checkpoint = trainer.checkpoint_callback
-    if cfg.test and checkpoint is not None and checkpoint.best_model_path:
-        trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, weights_only=True)
+    best, last = (checkpoint.best_model_path, checkpoint.last_model_path) if checkpoint else ("", "")
+    if cfg.test and best:
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     if trainer.is_global_zero:
         print(f"run directory: {run_dir}")
         if checkpoint is not None:
-            print(f"best checkpoint: {checkpoint.best_model_path}")
-            print(f"last checkpoint: {checkpoint.last_model_path}")
+            print(f"best checkpoint: {best}")
+            print(f"last checkpoint: {last}")
         for logger in loggers:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "dir"):
                 print(

@@ -44,8 +44,7 @@ def topologies(draw) -> Topology:
     n_cpus = draw(st.integers(1, 64))
     per_node = draw(st.integers(1, n_cpus))
     nodes = {
-        n: frozenset(range(lo, min(lo + per_node, n_cpus)))
-        for n, lo in enumerate(range(0, n_cpus, per_node))
+        n: frozenset(range(lo, min(lo + per_node, n_cpus))) for n, lo in enumerate(range(0, n_cpus, per_node))
     }
     cpus = frozenset(draw(st.sets(st.integers(0, n_cpus - 1), min_size=1)))
     gpu_node = draw(st.one_of(st.none(), st.integers(-1, len(nodes))))

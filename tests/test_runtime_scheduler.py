@@ -40,9 +40,7 @@ def test_urgent_batch_and_dependency_finish_before_low_priority_flood():
     order: list[str] = []
     with Runtime(cpu_workers=1, io_workers=1, max_io_workers=1) as rt:
         cpu_gate, io_gate = gate(rt, "cpu"), gate(rt, "io")
-        flood = [
-            rt.submit(order.append, f"io flood {i}", pool="io", priority=100) for i in range(20)
-        ]
+        flood = [rt.submit(order.append, f"io flood {i}", pool="io", priority=100) for i in range(20)]
         flood += [rt.submit(order.append, f"cpu flood {i}", priority=100) for i in range(20)]
         # The read was prefetched long ago at low priority: behind the whole flood.
         read = rt.submit(order.append, "read", pool="io", priority=100)
@@ -149,10 +147,15 @@ def test_error_names_context_other_results_unaffected():
 
     with Runtime(cpu_workers=2, io_workers=1) as rt:
         reads = [
-            rt.submit(read, i, pool="io", name=f"read chr{i}:{i * 1000}-{i * 1000 + 500}",
-                      context={"file": "genome.fa", "record": f"chr{i}", "offset": i * 1000})
+            rt.submit(
+                read,
+                i,
+                pool="io",
+                name=f"read chr{i}:{i * 1000}-{i * 1000 + 500}",
+                context={"file": "genome.fa", "record": f"chr{i}", "offset": i * 1000},
+            )
             for i in range(6)
-        ]  # fmt: skip
+        ]
         batches = [
             rt.submit(lambda r=r: r.result() * 10, name=f"assemble batch {i}", after=[r])
             for i, r in enumerate(reads)
@@ -243,11 +246,19 @@ def test_task_waiting_on_subtask_never_parks_work_only_it_could_run():
         def top() -> int:
             read = rt.submit(lambda: 100, pool="io")
             double = rt.submit(lambda: read.result() * 2, after=[read])  # queued while we wait
-            return double.result(TIMEOUT) + sum(
-                rt.submit(middle, i).result(TIMEOUT) for i in range(3)
-            )
+            return double.result(TIMEOUT) + sum(rt.submit(middle, i).result(TIMEOUT) for i in range(3))
 
         assert rt.submit(top).result(TIMEOUT) == 200 + 1 + 2 + 3
+
+
+def test_ordered_map_keeps_at_most_prefetch_in_flight():
+    started: list[int] = []
+    with Runtime(cpu_workers=2, io_workers=1) as rt:
+        for j, value in enumerate(rt.ordered_map(started.append, range(50), prefetch=3)):
+            assert value is None
+            assert max(started) <= j + 3  # items after j + prefetch wait for the consumer
+            time.sleep(0.001)  # a slow consumer: producers must not run ahead
+    assert sorted(started) == list(range(50))
 
 
 def test_closing_ordered_map_early_cancels_and_discards():

@@ -6,6 +6,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from seqmodel.runtime import Runtime
 
 TIMEOUT = 10.0
@@ -25,13 +27,16 @@ def test_trace_names_tasks_and_times_add_up(tmp_path):
     start = time.perf_counter()
     with Runtime(cpu_workers=2, io_workers=1, max_io_workers=1, trace=True) as rt:
         reads = [
-            rt.submit(read, i, pool="io", name=f"read chr1:{i * 1000}-{i * 1000 + 1000}",
-                      context={"file": "genome.fa"})
+            rt.submit(
+                read,
+                i,
+                pool="io",
+                name=f"read chr1:{i * 1000}-{i * 1000 + 1000}",
+                context={"file": "genome.fa"},
+            )
             for i in range(6)
-        ]  # fmt: skip
-        tokens = [
-            rt.submit(tokenize, i, name=f"tokenize {i}", after=[r]) for i, r in enumerate(reads)
         ]
+        tokens = [rt.submit(tokenize, i, name=f"tokenize {i}", after=[r]) for i, r in enumerate(reads)]
         for task in reads + tokens:
             assert task.result(TIMEOUT) == task.name  # the thread is named for its task
         worker_names = {w.native_id: w.name for w in rt.cpu.workers + rt.io.workers}
@@ -65,3 +70,17 @@ def test_trace_names_tasks_and_times_add_up(tmp_path):
         assert s.cpu_s <= s.wall_s
     assert summary["read"].blocked_share > 0.5
     assert table.splitlines()[0].split() == ["kind", "count", "wall", "s", "cpu", "s", "blocked"]
+
+
+def test_torch_profiler_sees_task_names():
+    torch = pytest.importorskip("torch")
+    from torch._C._profiler import _ExperimentalConfig
+
+    all_threads = _ExperimentalConfig(profile_all_threads=True)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with Runtime(cpu_workers=2, io_workers=1) as rt:
+        with torch.profiler.profile(activities=activities, experimental_config=all_threads) as prof:
+            for i in range(3):
+                rt.submit(lambda: torch.ones(8).sum(), name=f"assemble batch {i}").result(TIMEOUT)
+    names = {event.name for event in prof.events()}
+    assert {f"assemble batch {i}" for i in range(3)} <= names

@@ -63,17 +63,21 @@ class SeqLightningModule(L.LightningModule):
     window, stride, alphabet) is stored as plain hyperparameters inside the checkpoint.
     """
 
-    def __init__(self, model: dict, num_classes: int, data_info: dict, loss: dict, optim: dict):
+    def __init__(
+        self, model: dict, num_classes: int, data_info: dict, loss: dict, optim: dict, compile: bool = False
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.model = SeqModel(num_classes=num_classes, **model)
+        # Kept outside the module tree so checkpoints hold plain `model.*` weights.
+        object.__setattr__(self, "_forward_fn", torch.compile(self.model) if compile else self.model)
         self.loss_cfg = loss
         self.optim_cfg = optim
         self.register_buffer("pos_weight", torch.tensor(float(loss.get("pos_weight", 1.0))), persistent=False)
         self.metrics = torch.nn.ModuleDict({stage: HeadMetrics(num_classes) for stage in ("val", "test")})
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(batch.tokens, batch.mask, batch.lengths)
+        return self._forward_fn(batch.tokens, batch.mask, batch.lengths)
 
     def losses(
         self, batch: Batch, base_logits: torch.Tensor, class_logits: torch.Tensor
@@ -101,7 +105,8 @@ class SeqLightningModule(L.LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = self.metrics[stage].compute_and_reset()
-        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val")
+        # torchmetrics already reduced these across ranks; sync_dist only averages equal values.
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val", sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step("val", batch)

@@ -78,9 +78,7 @@ def read_numa_nodes(sys_root: str | os.PathLike = "/sys") -> dict[int, frozenset
     return nodes
 
 
-def gpu_numa_node(
-    pci_address: str | None = None, sys_root: str | os.PathLike = "/sys"
-) -> int | None:
+def gpu_numa_node(pci_address: str | None = None, sys_root: str | os.PathLike = "/sys") -> int | None:
     """NUMA node of a GPU from ``/sys/bus/pci/devices/*/numa_node``.
 
     pci_address: the GPU's PCI address (``0000:3b:00.0``, any case). Without it the
@@ -98,9 +96,7 @@ def gpu_numa_node(
     return found.pop() if len(found) == 1 else None
 
 
-def read_topology(
-    gpu_pci_address: str | None = None, sys_root: str | os.PathLike = "/sys"
-) -> Topology:
+def read_topology(gpu_pci_address: str | None = None, sys_root: str | os.PathLike = "/sys") -> Topology:
     """The running machine's topology as this process sees it."""
     return Topology(
         cpus=frozenset(os.sched_getaffinity(0)),

@@ -69,13 +69,15 @@ class PinnedBufferRing:
         if slots < 1:
             raise ValueError(f"a ring needs at least one slot, got {slots}")
         self.pinned = torch.cuda.is_available() if pin is None else pin
-        self.slots = [
-            BufferSlot(self, i, {
+
+        def allocate(index: int) -> BufferSlot:
+            tensors = {
                 name: torch.empty(tuple(shape), dtype=dtype, pin_memory=self.pinned)
                 for name, (shape, dtype) in specs.items()
-            })
-            for i in range(slots)
-        ]  # fmt: skip
+            }
+            return BufferSlot(self, index, tensors)
+
+        self.slots = [allocate(i) for i in range(slots)]
         self.allocations = sum(len(slot.tensors) for slot in self.slots)  # never changes
         self._free = deque(self.slots)
         self._cv = threading.Condition()
@@ -100,9 +102,7 @@ class PinnedBufferRing:
             while not self._free:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(
-                        f"no free buffer slot in {timeout} s ({len(self)} slots, all held)"
-                    )
+                    raise TimeoutError(f"no free buffer slot in {timeout} s ({len(self)} slots, all held)")
                 self._cv.wait(0.2 if left is None else min(left, 0.2))  # 0.2 s: Ctrl-C stays prompt
             slot = self._free.popleft()
             slot._held = True

@@ -8,6 +8,7 @@ is timed in wall and thread CPU time, so each pool knows its blocked share.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -48,12 +49,12 @@ def execute(task: Task) -> tuple[str, Any]:
 def _step(task: Task) -> tuple[str, Any]:
     if task.gen is None and not task.is_generator:
         try:
-            return DONE, task.fn(*task.args, **task.kwargs)
+            return DONE, task.fn(*task.args)
         except BaseException as error:
             return FAILED, error
     try:
         if task.gen is None:
-            task.gen = task.fn(*task.args, **task.kwargs)
+            task.gen = task.fn(*task.args)
             out = next(task.gen)
         elif task.awaiting is None:
             out = next(task.gen)
@@ -90,6 +91,8 @@ class Worker:
         self._started = threading.Event()
         self._start_error: OSError | None = None
         self._nested: list[list[int]] = []  # [wall, cpu] ns of tasks run inside the running one
+        self._schedstat: int | None = None  # fd of this thread's /proc schedstat
+        self.growth_window = [0, 0, 0, 0]  # steps, wall ns, cpu ns, run-queue ns at its start
 
     def start(self) -> None:
         self.thread.start()
@@ -99,6 +102,15 @@ class Worker:
             raise RuntimeError(
                 f"{self.name} could not pin to CPUs {sorted(self.cpus or ())}"
             ) from self._start_error
+
+    def run_queue_ns(self) -> int:
+        """Time this thread spent runnable but waiting for a CPU, in ns (0 where unknown)."""
+        if self._schedstat is None:
+            return 0
+        try:  # "<on-cpu ns> <run-queue ns> <timeslices>"
+            return int(os.pread(self._schedstat, 64, 0).split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
 
     def _main(self) -> None:
         self.native_id = threading.get_native_id()
@@ -113,8 +125,17 @@ class Worker:
         if self.pool.tracer is not None:
             self.pool.tracer.add_thread(self.native_id, self.name)
             set_os_thread_name(self.name)
+        try:
+            self._schedstat = os.open(f"/proc/self/task/{self.native_id}/schedstat", os.O_RDONLY)
+        except OSError:
+            pass
+        self.growth_window[3] = self.run_queue_ns()
         self._started.set()
-        self._loop()
+        try:
+            self._loop()
+        finally:
+            if self._schedstat is not None:
+                os.close(self._schedstat)
 
     def _loop(self) -> None:
         scheduler, queue = self.scheduler, self.queue
@@ -159,14 +180,14 @@ class Worker:
         finished: list[Task] = []
         with self.scheduler.lock:
             self.scheduler.settle(task, kind, payload, finished)
-            grow = self.pool.account(wall, cpu)
+            grow = self.pool.account(self, wall, cpu)
         self.scheduler.after_finish(finished)
         if grow:
             self.pool.grow()
 
 
 class WorkerPool:
-    """A named ready queue and the fixed team of workers that drains it."""
+    """A named ready queue and the team of workers that drains it."""
 
     def __init__(
         self,
@@ -202,9 +223,10 @@ class WorkerPool:
             return PoolStats(self.size, self._tasks, self._wall_ns / 1e9, self._cpu_ns / 1e9)
 
     def blocked_share(self) -> float:
+        """Share of this pool's task wall time spent off-CPU, since start."""
         return self.stats().blocked_share
 
-    def account(self, wall_ns: int, cpu_ns: int) -> bool:
+    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> bool:
         """Add one step's times (lock held); True asks the caller to grow the pool."""
         self._tasks += 1
         self._wall_ns += wall_ns
@@ -240,9 +262,12 @@ class CpuPool(WorkerPool):
 class IoPool(WorkerPool):
     """Callers: reads, decompression, anything that may block.
 
-    Grows by one worker, up to `max_size`, when over the last `window` steps more
-    than `grow_above` of task wall time was spent off-CPU and work is queued:
-    more threads help only when the ones we have are waiting, not computing.
+    Grows by one worker, up to `max_size`, when work is queued and, over a worker's
+    last `window_steps` steps, waiting took more than `grow_above` of its task time
+    net of run-queue time: waiting = wall - thread CPU - time runnable but without
+    a CPU (/proc schedstat), share = waiting / (waiting + CPU). More threads help
+    a pool whose threads wait on I/O; they only slow one starved of CPU, which
+    plain wall vs CPU time would mistake for blocked.
     """
 
     def __init__(
@@ -254,31 +279,27 @@ class IoPool(WorkerPool):
         core_sets: list[frozenset[int]] | None,
         tracer: Tracer | None,
         grow_above: float = 0.6,
-        window: int = 16,
+        window_steps: int = 16,
     ):
         super().__init__(scheduler, name, size, core_sets, tracer)
         self.max_size = max(size, max_size)
         self.grow_above = grow_above
-        self.window = window
-        self._window_steps = 0
-        self._window_wall = 0
-        self._window_cpu = 0
+        self.window_steps = window_steps
         self._growing = 0
 
-    def account(self, wall_ns: int, cpu_ns: int) -> bool:
-        super().account(wall_ns, cpu_ns)
-        self._window_steps += 1
-        self._window_wall += wall_ns
-        self._window_cpu += cpu_ns
-        if self._window_steps < self.window:
+    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> bool:
+        super().account(worker, wall_ns, cpu_ns)
+        window = worker.growth_window
+        window[0] += 1
+        window[1] += wall_ns
+        window[2] += cpu_ns
+        if window[0] < self.window_steps:
             return False
-        blocked = 1.0 - self._window_cpu / max(self._window_wall, 1)
-        self._window_steps = self._window_wall = self._window_cpu = 0
-        if (
-            blocked > self.grow_above
-            and len(self.queue)
-            and self.size + self._growing < self.max_size
-        ):
+        run_queue = worker.run_queue_ns()
+        waiting = max(0, window[1] - window[2] - (run_queue - window[3]))
+        blocked = waiting / max(waiting + window[2], 1)  # of the time it had a CPU or needed none
+        worker.growth_window = [0, 0, 0, run_queue]
+        if blocked > self.grow_above and len(self.queue) and self.size + self._growing < self.max_size:
             self._growing += 1
             return True
         return False

@@ -35,6 +35,14 @@ def spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
         yield lo, min(lo + size, stop)
 
 
+def _discard_result(discard: Callable[[R], None]) -> Callable[[Task[R]], None]:
+    def callback(task: Task[R]) -> None:
+        if task.error is None:
+            discard(task.value)
+
+    return callback
+
+
 class Runtime:
     """M pinned OS threads in two pools running N prioritized tasks.
 
@@ -58,9 +66,7 @@ class Runtime:
         grow_above: float = 0.6,
     ):
         cpu_workers = available_cpus() if cpu_workers is None else cpu_workers
-        max_io_workers = (
-            4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
-        )
+        max_io_workers = 4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
         self.scheduler = Scheduler()
         self.tracer = Tracer() if trace else None
         cpu_cores = io_cores = None
@@ -68,9 +74,7 @@ class Runtime:
             plan = plan_core_sets(read_topology(gpu_pci_address), cpu_workers, max_io_workers)
             cpu_cores, io_cores = plan.cpu, plan.io
         self.cpu = CpuPool(self.scheduler, "cpu", cpu_workers, cpu_cores, self.tracer)
-        self.io = IoPool(
-            self.scheduler, "io", io_workers, max_io_workers, io_cores, self.tracer, grow_above
-        )
+        self.io = IoPool(self.scheduler, "io", io_workers, max_io_workers, io_cores, self.tracer, grow_above)
         self.pools: dict[str, WorkerPool] = {"cpu": self.cpu, "io": self.io}
         try:
             for pool in self.pools.values():
@@ -126,14 +130,25 @@ class Runtime:
         label = name or getattr(fn, "__name__", "chunk")
         context = context or {}
         parts = [
-            self.submit(fn, lo, hi, pool=pool, priority=priority, name=f"{label} {lo}-{hi}",
-                        context={**context, "offset": lo})
+            self.submit(
+                fn,
+                lo,
+                hi,
+                pool=pool,
+                priority=priority,
+                name=f"{label} {lo}-{hi}",
+                context={**context, "offset": lo},
+            )
             for lo, hi in spans(start, stop, chunk)
-        ]  # fmt: skip
+        ]
         return self.submit(
             lambda: combine([p.result() for p in parts]),
-            pool=pool, priority=priority, name=f"{label} combine", context=context, after=parts,
-        )  # fmt: skip
+            pool=pool,
+            priority=priority,
+            name=f"{label} combine",
+            context=context,
+            after=parts,
+        )
 
     def ordered_map(
         self,
@@ -165,10 +180,16 @@ class Runtime:
             nxt = next(source, None)
             if nxt is not None:
                 index, item = nxt
-                inflight.append(self.submit(
-                    fn, item, pool=pool, priority=priority + index, name=f"{label} {index}",
-                    context={**(context or {}), "index": index},
-                ))  # fmt: skip
+                inflight.append(
+                    self.submit(
+                        fn,
+                        item,
+                        pool=pool,
+                        priority=priority + index,
+                        name=f"{label} {index}",
+                        context={**(context or {}), "index": index},
+                    )
+                )
 
         try:
             for _ in range(prefetch):
@@ -181,7 +202,7 @@ class Runtime:
         finally:
             for task in inflight:
                 if not task.cancel() and discard is not None:
-                    task.add_done_callback(lambda t: t.error is None and discard(t.value))
+                    task.add_done_callback(_discard_result(discard))
 
     def as_completed(self, tasks: Iterable[Task], timeout: float | None = None) -> Iterator[Task]:
         """Yield each task once, as it finishes; TimeoutError when `timeout` s pass first."""
@@ -225,8 +246,6 @@ class Runtime:
                 continue
             worker.thread.join(max(0.0, deadline - time.monotonic()))
             if worker.thread.is_alive():
-                stuck.append(
-                    f"{worker.name}: {describe(worker.current) if worker.current else 'idle'}"
-                )
+                stuck.append(f"{worker.name}: {describe(worker.current) if worker.current else 'idle'}")
         if stuck:
             raise RuntimeError(f"workers still busy {timeout} s after close: {'; '.join(stuck)}")

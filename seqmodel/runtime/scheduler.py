@@ -121,9 +121,16 @@ class Scheduler:
             parent = current_task()
             priority = 0.0 if parent is None else parent.effective
         task = Task(
-            self, fn, args, {}, pool, priority, name or getattr(fn, "__name__", "task"),
-            context or {}, next(self._seq), inspect.isgeneratorfunction(fn),
-        )  # fmt: skip
+            self,
+            fn,
+            args,
+            pool,
+            priority,
+            name or getattr(fn, "__name__", "task"),
+            context or {},
+            next(self._seq),
+            inspect.isgeneratorfunction(fn),
+        )
         finished: list[Task] = []
         with self.lock:
             if self.closed:
@@ -195,9 +202,7 @@ class Scheduler:
             self.closed = True
             for task in sorted(self._live, key=lambda t: t.seq):
                 if task.state is not RUNNING:
-                    error = TaskCancelled(
-                        f"{describe(task)}: runtime closed", task.name, task.context
-                    )
+                    error = TaskCancelled(f"{describe(task)}: runtime closed", task.name, task.context)
                     self._finish(task, CANCELLED, None, error, finished)
             for queue in self.queues.values():
                 queue.cv.notify_all()
@@ -228,9 +233,7 @@ class Scheduler:
 
     # --- lock held from here on ---
 
-    def _wait_for(
-        self, task: Task, deps: Iterable[Task], parked: bool, finished: list[Task]
-    ) -> None:
+    def _wait_for(self, task: Task, deps: Iterable[Task], parked: bool, finished: list[Task]) -> None:
         pending = tuple(d for d in deps if not d.finished)
         if not parked:
             failed = next((d for d in deps if d.finished and d.error is not None), None)
@@ -292,6 +295,7 @@ class Scheduler:
             t.state, t.value, t.error = state, value, error
             t.finished = True
             t.blockers = ()
+            t.fn = t.args = None  # a finished task must not keep its inputs alive
             self._live.discard(t)
             for cv in t.waiters:
                 cv.notify()
@@ -316,9 +320,7 @@ class Scheduler:
             error: TaskError = TaskCancelled(message, task.name, task.context)
             state = CANCELLED
         else:
-            error = TaskError(
-                f"{describe(task)}: dependency failed: {dep.error}", task.name, task.context
-            )
+            error = TaskError(f"{describe(task)}: dependency failed: {dep.error}", task.name, task.context)
             state = FAILED
         error.__cause__ = dep.error
         return state, None, error

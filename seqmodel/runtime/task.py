@@ -79,7 +79,7 @@ class Task(Generic[T]):
     """
 
     __slots__ = (
-        "fn", "args", "kwargs", "pool", "priority", "effective", "name", "context", "seq",
+        "fn", "args", "pool", "priority", "effective", "name", "context", "seq",
         "is_generator", "state", "finished", "value", "error", "entry", "deps_left", "parked",
         "blockers", "dependents", "waiters", "ext_waiters", "callbacks", "gen", "awaiting",
         "scheduler",
@@ -90,7 +90,6 @@ class Task(Generic[T]):
         scheduler: Scheduler,
         fn: Callable[..., Any],
         args: tuple,
-        kwargs: dict,
         pool: str,
         priority: float,
         name: str,
@@ -99,7 +98,7 @@ class Task(Generic[T]):
         is_generator: bool,
     ):
         self.scheduler = scheduler
-        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.fn, self.args = fn, args
         self.pool = pool
         self.priority = priority  # as submitted; lower is more urgent
         self.effective = priority  # after inheritance from waiters

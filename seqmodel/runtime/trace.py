@@ -38,9 +38,13 @@ def profiler_range(name: str) -> AbstractContextManager | None:
 
     Only looks at torch if something else imported it; the check costs ~0.2 µs,
     an idle record_function ~7 µs, so the range is skipped when nobody records.
+    Torch's profiler sees worker threads only with
+    ``experimental_config=_ExperimentalConfig(profile_all_threads=True)``.
     """
     torch = sys.modules.get("torch")
-    if torch is None or not torch._C._autograd._profiler_enabled():
+    # The process-wide flag: the C++ one (_profiler_enabled) is per thread and stays False
+    # in our workers even when a profile(..., profile_all_threads=True) records them.
+    if torch is None or not getattr(torch.autograd.profiler, "_is_profiler_enabled", True):
         return None
     return torch.profiler.record_function(name)
 
@@ -72,9 +76,7 @@ class Tracer:
         with self._lock:
             self.threads[tid] = name
 
-    def record(
-        self, task: Task, tid: int, start_ns: int, end_ns: int, wall_ns: int, cpu_ns: int
-    ) -> None:
+    def record(self, task: Task, tid: int, start_ns: int, end_ns: int, wall_ns: int, cpu_ns: int) -> None:
         self.spans.append(
             (task.seq, task.name, task.pool, tid, start_ns, end_ns, wall_ns, cpu_ns, task.context)
         )
@@ -92,16 +94,22 @@ class Tracer:
             }
         ]
         for tid, name in sorted(self.threads.items()):
-            events.append(
-                {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
-            )
+            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}})
         for _, name, pool, tid, start, end, wall, cpu, context in list(self.spans):
             args = {"self_wall_ms": wall / 1e6, "self_cpu_ms": cpu / 1e6}
             args.update((k, str(v)) for k, v in context.items())
-            events.append({
-                "name": name, "cat": pool, "ph": "X", "pid": pid, "tid": tid,
-                "ts": (start - self.origin_ns) / 1e3, "dur": (end - start) / 1e3, "args": args,
-            })  # fmt: skip
+            events.append(
+                {
+                    "name": name,
+                    "cat": pool,
+                    "ph": "X",
+                    "pid": pid,
+                    "tid": tid,
+                    "ts": (start - self.origin_ns) / 1e3,
+                    "dur": (end - start) / 1e3,
+                    "args": args,
+                }
+            )
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
     def write_chrome_trace(self, path: str | os.PathLike) -> None:
@@ -124,7 +132,5 @@ class Tracer:
         """The summary as a fixed-width table, one line per kind."""
         lines = [f"{'kind':<16}{'count':>8}{'wall s':>10}{'cpu s':>10}{'blocked':>9}"]
         for kind, s in self.summary().items():
-            lines.append(
-                f"{kind:<16}{s.count:>8}{s.wall_s:>10.3f}{s.cpu_s:>10.3f}{s.blocked_share:>9.0%}"
-            )
+            lines.append(f"{kind:<16}{s.count:>8}{s.wall_s:>10.3f}{s.cpu_s:>10.3f}{s.blocked_share:>9.0%}")
         return "\n".join(lines)
