@@ -250,16 +250,57 @@ def simulate(
     return Simulation(list(records), rates, in_hotspot, hits, mutations, genomes, hotspot)
 
 
-def mutation_spectrum(simulation: Simulation) -> np.ndarray:
+def mutation_spectrum(simulation: Simulation, outside_hotspots: bool = False) -> np.ndarray:
     """`(96,)` number of simulated mutations (carriers summed) per channel; mutations without a
-    full trinucleotide context (record ends, next to N) are left out."""
+    full trinucleotide context (record ends, next to N) are left out, and with
+    `outside_hotspots` so are those inside motif hits."""
     mutations = simulation.mutations
     record_starts = np.cumsum([0] + [len(r) for r in simulation.records])
+    flat = record_starts[mutations.record] + mutations.offset
     all_contexts = np.concatenate([signatures.pyrimidine_contexts(r.tokens) for r in simulation.records])
-    contexts = all_contexts[record_starts[mutations.record] + mutations.offset]
-    known = contexts >= 0
-    channels = signatures.channel_of(contexts[known], mutations.alt[known], mutations.ref[known])
-    return np.bincount(channels, weights=mutations.carriers[known], minlength=signatures.N_CHANNELS)
+    contexts = all_contexts[flat]
+    keep = contexts >= 0
+    if outside_hotspots:
+        keep &= ~np.concatenate(simulation.in_hotspot)[flat]
+    channels = signatures.channel_of(contexts[keep], mutations.alt[keep], mutations.ref[keep])
+    return np.bincount(channels, weights=mutations.carriers[keep], minlength=signatures.N_CHANNELS)
+
+
+@dataclass(frozen=True)
+class MixCheck:
+    """The NNLS refit of a simulated spectrum to the signatures of the requested mix.
+
+    `weights_cosine` compares the refit weights with the requested ones (both summing to 1);
+    `spectrum_cosine` the simulated spectrum with the requested mix's spectrum.
+    """
+
+    requested: dict[str, float]
+    fit: signatures.SignatureFit
+    mutations: int
+    weights_cosine: float
+    spectrum_cosine: float
+
+
+def check_mix(
+    simulation: Simulation,
+    table: signatures.SignatureTable,
+    mix: Mapping[str, float],
+    outside_hotspots: bool = False,
+) -> MixCheck:
+    """Refit the simulated spectrum (optionally without the mutations in motif hits, whose
+    contexts follow the motif, not the mix) to the mix's signatures by NNLS."""
+    spectrum = mutation_spectrum(simulation, outside_hotspots)
+    names = tuple(mix)
+    fit = signatures.fit_signatures(spectrum, table, names)
+    total = sum(mix.values())
+    requested = {name: mix[name] / total for name in names}
+    return MixCheck(
+        requested,
+        fit,
+        int(spectrum.sum()),
+        signatures.cosine(np.array(list(requested.values())), np.array([fit.weights[n] for n in names])),
+        signatures.cosine(spectrum, table.mix(mix)),
+    )
 
 
 def mutated_fraction(

@@ -48,6 +48,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
 
     from seqmodel.data.datamodule import SeqDataModule
+    from seqmodel.models.callbacks import LastCheckpoint
     from seqmodel.models.module import SeqLightningModule
 
     offline_first()
@@ -74,19 +75,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, run_dir))
+    trainer.fit(
+        module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, run_dir), weights_only=True
+    )
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    checkpoint = trainer.checkpoint_callback
-    best, last = (checkpoint.best_model_path, checkpoint.last_model_path) if checkpoint else ("", "")
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    last = next((c.last_model_path for c in callbacks if isinstance(c, LastCheckpoint)), "")
     if cfg.test and best:
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     if trainer.is_global_zero:
         print(f"run directory: {run_dir}")
-        if checkpoint is not None:
-            print(f"best checkpoint: {best}")
-            print(f"last checkpoint: {last}")
+        print(f"best checkpoint: {best}")
+        print(f"last checkpoint: {last}")
         for logger in loggers:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "dir"):
                 print(

@@ -18,14 +18,30 @@ from tests.conftest import TINY_MODEL
 def test_two_rank_ddp_shards_are_disjoint_and_one_checkpoint_is_written(tmp_path):
     run_dir, windows = tmp_path / "run", tmp_path / "run" / "windows"
     command = [
-        sys.executable, "-m", "seqmodel.train", f"hydra.run.dir={run_dir}", "trainer=ddp",
-        "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=1", "+trainer.limit_val_batches=2",
-        "logger=csv", "test=false", *TINY_MODEL,
+        sys.executable,
+        "-m",
+        "seqmodel.train",
+        f"hydra.run.dir={run_dir}",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_epochs=1",
+        "+trainer.limit_val_batches=2",
+        "logger=csv",
+        "test=false",
+        *TINY_MODEL,
         "+callbacks.window_log._target_=seqmodel.models.callbacks.WindowLog",
         f"+callbacks.window_log.dirpath={windows}",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                            env={**os.environ, "WANDB_MODE": "offline"}, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "WANDB_MODE": "offline"},
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     shards = []

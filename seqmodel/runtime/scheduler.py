@@ -49,8 +49,7 @@ class ReadyQueue:
     recognised as stale (``task.entry is not entry``) and skipped on pop.
     """
 
-    def __init__(self, name: str, lock: threading.Lock):
-        self.name = name
+    def __init__(self, lock: threading.Lock):
         self.heap: list[tuple[float, int, Task]] = []
         self.live = 0  # tasks in the queue, stale entries excluded
         self.cv = threading.Condition(lock)  # idle workers of this pool sleep here
@@ -102,7 +101,7 @@ class Scheduler:
         self._seq = itertools.count()
 
     def add_queue(self, name: str) -> ReadyQueue:
-        queue = self.queues[name] = ReadyQueue(name, self.lock)
+        queue = self.queues[name] = ReadyQueue(self.lock)
         return queue
 
     def submit(

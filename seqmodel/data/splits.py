@@ -1,0 +1,80 @@
+"""Train / validation / test splits by genomic region, and the check that splits do not overlap.
+
+Records are grouped into blocks of the genome (`chrom`, `start // block_size`); whole blocks
+go to one split, so neighbouring sequence never lands on both sides of a split. A record
+that is not placed on a genome (plain id) is a block of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from seqmodel.data.genome import chrom_key
+from seqmodel.errors import SeqmodelInputError
+
+SPLITS = ("train", "val", "test")
+# (chrom, start, end, record id), 0-based half-open.
+Interval = tuple[str, int, int, str]
+
+
+def block_splits(
+    intervals: Sequence[Interval],
+    block_size: int,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> list[str]:
+    """The split ("train", "val" or "test") of each record.
+
+    Blocks are visited in a seeded random order and given to test, then val, until each
+    holds at least its fraction of the records; the remaining blocks are train.
+    """
+    if block_size < 1:
+        raise SeqmodelInputError(None, "--split-block", f"{block_size} must be >= 1")
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise SeqmodelInputError(
+            None, "--val-fraction/--test-fraction", "need fractions in [0, 1) that sum to < 1"
+        )
+    keys = [(chrom_key(chrom), start // block_size) for chrom, start, _, _ in intervals]
+    blocks = sorted(set(keys))
+    order = np.random.default_rng(seed).permutation(len(blocks))
+    sizes = {block: 0 for block in blocks}
+    for key in keys:
+        sizes[key] += 1
+    wanted = {"test": test_fraction * len(keys), "val": val_fraction * len(keys)}
+    taken = {"test": 0, "val": 0}
+    block_split = {}
+    for index in order:
+        block = blocks[index]
+        split = next((s for s in ("test", "val") if taken[s] < wanted[s] and wanted[s] > 0), "train")
+        block_split[block] = split
+        if split != "train":
+            taken[split] += sizes[block]
+    splits = [block_split[key] for key in keys]
+    if "train" not in splits:
+        raise SeqmodelInputError(
+            None, "--split-block", f"no block left for training ({len(blocks)} blocks); use smaller blocks"
+        )
+    return splits
+
+
+def check_disjoint(groups: Mapping[str, Sequence[Interval]]) -> None:
+    """Raise SeqmodelInputError naming two records when records of different groups overlap."""
+    rows = sorted(
+        (chrom_key(chrom), start, end, record_id, name)
+        for name, intervals in groups.items()
+        for chrom, start, end, record_id in intervals
+    )
+    reach: dict[str, tuple[str, int, str]] = {}  # group -> (chrom key, furthest end, its record)
+    for chrom, start, end, record_id, name in rows:
+        for other, (other_chrom, other_end, other_id) in reach.items():
+            if other != name and other_chrom == chrom and other_end > start:
+                raise SeqmodelInputError(
+                    None,
+                    None,
+                    f"{name} record {record_id} overlaps {other} record {other_id}: splits must not overlap",
+                )
+        if name not in reach or reach[name][0] != chrom or reach[name][1] < end:
+            reach[name] = (chrom, end, record_id)
