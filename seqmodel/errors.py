@@ -22,16 +22,33 @@ class SeqmodelInputError(Exception):
         return f"{location}: {self.message}" if location else self.message
 
 
-def run_cli(main: Callable[[], object]) -> None:
-    """Run an entry point; a SeqmodelInputError becomes one line on stderr and exit code 2.
+def reraise_input_error(error: BaseException) -> None:
+    """If bad input caused `error` (a runtime TaskError: its `original`), raise that input error.
 
-    Set SEQMODEL_DEBUG=1 to get the full traceback instead.
+    A SeqmodelInputError raised inside a loader task reaches the consumer wrapped in the
+    task's error; this raises it again as a SeqmodelInputError (the task's error as its
+    cause, for SEQMODEL_DEBUG tracebacks), so the CLI prints it as one line. Otherwise
+    it returns and the caller re-raises `error`.
+    """
+    original = getattr(error, "original", None)
+    if isinstance(original, SeqmodelInputError) and original is not error:
+        raise SeqmodelInputError(original.path, original.where, original.message) from error
+
+
+def run_cli(main: Callable[[], object]) -> object:
+    """Run an entry point; bad input or a failed read / write becomes one line on stderr.
+
+    SeqmodelInputError and OSError (disk full, permission denied, ...) exit with code 2,
+    Ctrl-C with 130. Set SEQMODEL_DEBUG=1 to get the full traceback instead.
     """
     try:
-        main()
-    except SeqmodelInputError as error:
+        return main()
+    except (SeqmodelInputError, OSError) as error:
         if os.environ.get("SEQMODEL_DEBUG"):
             raise
+        if isinstance(error, OSError) and not isinstance(error, SeqmodelInputError):
+            where = f"{error.filename}: " if error.filename else ""
+            error = f"{where}{error.strerror or error}"
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

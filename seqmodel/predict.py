@@ -1,33 +1,112 @@
-"""`seqmodel-predict`: per-base mutation risk and per-sequence class probabilities from a FASTA."""
+"""`seqmodel-predict`: per-base mutation risk and per-record class probabilities for any FASTA."""
 
 from __future__ import annotations
 
 import os
-import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.errors import SeqmodelInputError
-
-TRACK_SUFFIXES = (".bedgraph", ".bedgraph.gz", ".bg", ".bg.gz")
-
-
-def sequences_path(output: Path) -> Path:
-    """`risk.bedgraph` -> `risk.sequences.tsv` (the output's stem, compression suffix dropped)."""
-    name = output.name
-    for suffix in TRACK_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return output.with_name(f"{name}.sequences.tsv")
+from seqmodel.data.fasta import read_fasta
+from seqmodel.data.targets import read_sites
+from seqmodel.data.tracks import TrackWriter, track_suffix
+from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_table_row
+from seqmodel.errors import SeqmodelInputError, run_cli
 
 
-def pick_device(name: str):
+def sequences_path(output: str | os.PathLike) -> Path:
+    """`risk.bedgraph` -> `risk.sequences.tsv`: the output's stem (format suffix dropped)."""
+    output = Path(output)
+    return output.with_name(output.name[: -len(track_suffix(output))] + ".sequences.tsv")
+
+
+class OutputSink:
+    """Feeds predictions to the track writer and the per-record table, and counts progress."""
+
+    def __init__(self, track: TrackWriter, table, progress):
+        self.track, self.table, self.progress = track, table, progress
+
+    def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
+        self.track.segment(record_id, start, values)
+
+    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+        self.track.end_record(record_id, length)
+        self.table.write(sequence_table_row(record_id, length, class_prob))
+        self.progress.update(length)
+
+
+@dataclass
+class Region:
+    chrom: str
+    start: int
+    end: int
+    chrom_length: int
+    flank_start: int  # where the predicted (flanked) sequence starts on the chrom
+    last_on_chrom: bool
+
+
+class RegionSink:
+    """Maps predictions of flanked region sequences back onto their chromosome's coordinates."""
+
+    def __init__(self, inner: OutputSink, regions: dict[str, Region]):
+        self.inner, self.regions = inner, regions
+
+    def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
+        region = self.regions[record_id]
+        lo = max(region.start, region.flank_start + start)
+        hi = min(region.end, region.flank_start + start + len(values))
+        if lo < hi:
+            offset = lo - region.flank_start - start
+            self.inner.track.segment(region.chrom, lo, values[offset : offset + hi - lo])
+
+    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+        region = self.regions.pop(record_id)
+        self.inner.table.write(sequence_table_row(record_id, region.end - region.start, class_prob))
+        self.inner.progress.update(region.end - region.start)
+        if region.last_on_chrom:
+            self.inner.track.end_record(region.chrom, region.chrom_length)
+
+
+def read_regions(path: str | os.PathLike) -> dict[str, list[tuple[int, int, int]]]:
+    """BED intervals by chrom, as (start, end, line), sorted; overlaps are an error."""
+    by_chrom: dict[str, list[tuple[int, int, int]]] = {}
+    for line, chrom, start, end, _ in read_sites(Path(path)):
+        by_chrom.setdefault(chrom, []).append((start, end, line))
+    for chrom, rows in by_chrom.items():
+        rows.sort()
+        for (_, prev_end, _), (start, _, line) in zip(rows, rows[1:], strict=False):
+            if start < prev_end:
+                raise SeqmodelInputError(path, f"line {line}", f"region overlaps the previous one on {chrom}")
+    return by_chrom
+
+
+def region_records(
+    fasta: str, regions_path: str, flank: int, regions: dict[str, Region]
+) -> Iterator[tuple[str, list[np.ndarray]]]:
+    """Flanked sequences of the BED regions, in FASTA order; fills `regions` for the sink."""
+    wanted = read_regions(regions_path)
+    for record in read_fasta(fasta):
+        rows = wanted.pop(record.id, [])
+        for i, (start, end, line) in enumerate(rows):
+            if end > len(record):
+                message = f"region end {end} is past the end of {record.id} ({len(record)})"
+                raise SeqmodelInputError(regions_path, f"line {line}", message)
+            lo, hi = max(0, start - flank), min(len(record), end + flank)
+            key = f"{record.id}:{start}-{end}"
+            regions[key] = Region(record.id, start, end, len(record), lo, i == len(rows) - 1)
+            yield key, [record.tokens[lo:hi]]
+    if wanted:
+        chrom, rows = next(iter(wanted.items()))
+        raise SeqmodelInputError(regions_path, f"line {rows[0][2]}", f"no FASTA record named {chrom!r}")
+
+
+def pick_device(name: str) -> str:
     import torch
 
     if name == "auto":
@@ -36,22 +115,14 @@ def pick_device(name: str):
 
 
 def predict(cfg: DictConfig) -> tuple[Path, Path]:
-    """Predict every base of every record of `cfg.input`; returns the two output paths."""
-    from seqmodel.data.fasta import read_fasta
-    from seqmodel.data.writers import (
-        atomic_text,
-        bedgraph_lines,
-        sequence_table_header,
-        sequence_table_row,
-    )
+    """Predict every base of every record (or region) of `cfg.input`; returns the two output paths."""
+    from tqdm import tqdm
+
     from seqmodel.models.checkpoint import load_trained_model
     from seqmodel.models.predictor import RecordPredictor
 
     output = Path(cfg.output)
-    if not output.name.endswith(TRACK_SUFFIXES):
-        raise SeqmodelInputError(
-            output, None, f"unsupported output type; use one of {', '.join(TRACK_SUFFIXES)}"
-        )
+    track_suffix(output)
     device = pick_device(cfg.predict.device)
     trained = load_trained_model(cfg.ckpt_path, device)
     predictor = RecordPredictor(
@@ -62,32 +133,32 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
         device=device,
     )
     table_path = sequences_path(output)
-    started, bases = time.perf_counter(), 0
-    with atomic_text(output) as track, atomic_text(table_path) as table:
+    started = time.perf_counter()
+    progress = tqdm(unit="b", unit_scale=True, desc="predict", disable=None, mininterval=1.0)
+    with TrackWriter(output) as track, atomic_text(table_path) as table:
         table.write(sequence_table_header(trained.classes))
-        progress = tqdm(unit="b", unit_scale=True, desc="predict", disable=None)
-        for record in read_fasta(cfg.input):
-            risk, class_prob = predictor.predict_record(record.tokens)
-            track.write(bedgraph_lines(record.id, risk))
-            table.write(sequence_table_row(record.id, len(record), class_prob))
-            bases += len(record)
-            progress.update(len(record))
-        progress.close()
+        sink = OutputSink(track, table, progress)
+        if cfg.regions:
+            regions: dict[str, Region] = {}
+            records = region_records(cfg.input, cfg.regions, predictor.window // 2, regions)
+            predictor.run(records, RegionSink(sink, regions))
+        else:
+            records = ((record.id, [record.tokens]) for record in read_fasta(cfg.input))
+            predictor.run(records, sink)
+    progress.close()
     elapsed = time.perf_counter() - started
-    print(f"predicted {bases} bases in {elapsed:.1f} s ({bases / max(elapsed, 1e-9):,.0f} bases/s)")
-    print(f"per-base risk: {output}\nper-sequence table: {table_path}")
+    bases = int(progress.n)
+    print(
+        f"predicted {bases:,} bases in {elapsed:.1f} s ({bases / max(elapsed, 1e-9):,.0f} bases/s; "
+        f"model forward {predictor.forward_seconds:.1f} s)"
+    )
+    print(f"per-base risk: {output}\nper-record table: {table_path}")
     return output, table_path
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        predict(cfg)
-    except SeqmodelInputError as error:
-        if os.environ.get("SEQMODEL_DEBUG"):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(lambda: predict(cfg))
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ UNKNOWN = 4  # a neighbour that is N or beyond the record end
 N_CLASSES = 100
 NO_CLASS = -1
 RATE_FORMAT = "%.6g"
+BGZF_BLOCK = 1 << 16  # uncompressed bytes per BGZF block, as Bio.bgzf writes them
 
 
 @dataclass(frozen=True)
@@ -428,7 +429,9 @@ def write_outputs(texts: Mapping[str | os.PathLike, str]) -> None:
                 data = text.encode("ascii")
                 if target.name.endswith(".gz"):
                     writer = bgzf.BgzfWriter(fileobj=raw, mode="wb")
-                    writer.write(data)
+                    # One block's worth per call: BgzfWriter re-slices its whole buffer per block.
+                    for start in range(0, len(data), BGZF_BLOCK):
+                        writer.write(data[start : start + BGZF_BLOCK])
                     writer.close()
                 else:
                     raw.write(data)

@@ -20,8 +20,10 @@ from seqmodel.data.signatures import parse_mix, read_signatures
 from seqmodel.errors import SeqmodelInputError, require_file, run_cli
 from seqmodel.simulate import (
     Hotspot,
+    MixCheck,
     Simulation,
     bedgraph_text,
+    check_mix,
     check_output_paths,
     hits_bed_text,
     mutated_fraction,
@@ -30,6 +32,8 @@ from seqmodel.simulate import (
     vcf_text,
     write_outputs,
 )
+
+MIN_REFIT_COSINE = 0.99
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out-vcf", required=True, help="mutations (.vcf, or .vcf.gz for BGZF)")
     p.add_argument("--out-rate", required=True, help="true per-base rate (.bedgraph[.gz])")
     p.add_argument("--out-hits", help="motif hits used as hotspots (.bed[.gz])")
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="refit the simulated spectrum to the mix's signatures (NNLS) and stop, writing nothing, "
+        f"unless the refit weights have cosine >= {MIN_REFIT_COSINE} with the requested mix (with hotspots: "
+        "on the mutations outside motif hits)",
+    )
     return p
 
 
@@ -81,7 +92,8 @@ def _run(argv: Sequence[str] | None) -> None:
     check_output_paths(outputs)
 
     table = read_signatures(require_file(args.signatures, "signature table"))
-    spectrum = table.mix(parse_mix(args.mix))
+    mix = parse_mix(args.mix)
+    spectrum = table.mix(mix)
     hotspot = None
     if args.motifs:
         motif = select_motif(read_motifs(args.motifs), args.motif_id, args.motifs)
@@ -103,8 +115,30 @@ def _run(argv: Sequence[str] | None) -> None:
     }
     if args.out_hits:
         texts[args.out_hits] = hits_bed_text(simulation)
+    checks = [check_mix(simulation, table, mix)]
+    if hotspot is not None:
+        checks.append(check_mix(simulation, table, mix, outside_hotspots=True))
+    report = [_summary(simulation), *(_mix_line(check, i == 1) for i, check in enumerate(checks))]
+    if args.validate and checks[-1].weights_cosine < MIN_REFIT_COSINE:
+        raise SeqmodelInputError(
+            None,
+            "--validate",
+            f"the refit recovers the mix with cosine {checks[-1].weights_cosine:.4f} < {MIN_REFIT_COSINE} "
+            f"({checks[-1].mutations} mutations); simulate more genomes or sequence. Nothing written",
+        )
     write_outputs(texts)
-    print(_summary(simulation, list(texts)))
+    print("\n".join(report + [f"wrote {path}" for path in texts]))
+
+
+def _mix_line(check: MixCheck, outside_hotspots: bool) -> str:
+    which = "outside motif hits" if outside_hotspots else "all"
+    weights = ", ".join(
+        f"{name} {check.fit.weights[name]:.3f} (asked {asked:.3f})" for name, asked in check.requested.items()
+    )
+    return (
+        f"NNLS refit of the spectrum ({which}, {check.mutations} mutations): {weights}; "
+        f"cosine of weights {check.weights_cosine:.4f}, of spectra {check.spectrum_cosine:.4f}"
+    )
 
 
 def _threshold(text: str, pwm: PositionWeightMatrix) -> float:
@@ -146,7 +180,7 @@ def _source_line(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
-def _summary(simulation: Simulation, paths: list[str]) -> str:
+def _summary(simulation: Simulation) -> str:
     mutations = simulation.mutations
     hot = sum(int(m.sum()) for m in simulation.in_hotspot)
     bases = mutated_fraction(simulation)["all"][1]
@@ -166,7 +200,6 @@ def _summary(simulation: Simulation, paths: list[str]) -> str:
             f"bases mutated in >= 1 genome, {name}: "
             + ", ".join(f"{key} {100 * f:.2f} % of {n}" for key, (f, n) in fractions.items())
         )
-    lines += [f"wrote {path}" for path in paths]
     return "\n".join(lines)
 
 

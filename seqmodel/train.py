@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -13,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR, register_resolvers
-from seqmodel.errors import SeqmodelInputError
+from seqmodel.errors import SeqmodelInputError, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from seqmodel.data.datamodule import SeqDataModule
     from seqmodel.models.callbacks import LastCheckpoint
+    from seqmodel.models.checkpoint import CHECKPOINT_FORMAT
     from seqmodel.models.module import SeqLightningModule
 
     offline_first()
@@ -56,7 +56,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     configure_cuda(cfg.cuda)
 
-    datamodule = SeqDataModule(**cfg.data, batch_size=cfg.loader.batch_size, seed=cfg.seed)
+    datamodule = SeqDataModule(**cfg.data, **cfg.loader, seed=cfg.seed)
     datamodule.setup()
     module = SeqLightningModule(
         model={
@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             for k in ("trunk", "per_base_head", "pooled_head")
         },
         num_classes=datamodule.num_classes,
-        data_info=datamodule.data_info,
+        data_info={**datamodule.data_info, "format": CHECKPOINT_FORMAT},
         loss=OmegaConf.to_container(cfg.model.loss, resolve=True),
         optim=OmegaConf.to_container(cfg.model.optim, resolve=True),
         compile=cfg.model.compile,
@@ -99,13 +99,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    try:
-        metrics = train(cfg)
-    except SeqmodelInputError as error:
-        if os.environ.get("SEQMODEL_DEBUG"):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    metrics = run_cli(lambda: train(cfg))
     return metrics.get("val/loss")
 
 

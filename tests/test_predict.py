@@ -90,3 +90,122 @@ def test_bad_record_leaves_no_output(tmp_path, tiny_checkpoint):
     assert "bad.fa:record 2 (bad): character '!'" in result.stderr
     assert not output.exists() and not sequences_path(output).exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".risk")] == []
+
+
+def test_interior_predictions_do_not_depend_on_where_tiles_fall(tiny_checkpoint):
+    predictor = RecordPredictor(load_trained_model(tiny_checkpoint), overlap=100)
+    tokens = np.random.default_rng(3).integers(0, 4, 3000).astype(np.uint8)
+    whole, _ = predictor.predict_record(tokens)
+    for shift in (1, 37, 99):
+        shifted, _ = predictor.predict_record(tokens[shift:])
+        interior = slice(300, -300)
+        np.testing.assert_allclose(shifted[interior], whole[shift:][interior], atol=1e-5, rtol=0)
+
+
+def test_long_record_reverse_complement_gives_the_flipped_track(tiny_checkpoint):
+    predictor = RecordPredictor(load_trained_model(tiny_checkpoint), overlap=100)
+    tokens = np.random.default_rng(4).integers(0, 4, 1500).astype(np.uint8)
+    forward, _ = predictor.predict_record(tokens)
+    reverse, _ = predictor.predict_record(alphabet.reverse_complement(tokens))
+    np.testing.assert_allclose(reverse[::-1][150:-150], forward[150:-150], atol=1e-5, rtol=0)
+
+
+def read_output(path: Path, record_ids: list[str]) -> dict[str, np.ndarray]:
+    """Per-base arrays (NaN where the output has no value) from any supported output."""
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            return {rid: data[rid] for rid in record_ids}
+    if path.suffix == ".bw":
+        import pyBigWig
+
+        bigwig = pyBigWig.open(str(path))
+        try:
+            return {
+                rid: np.array(bigwig.values(rid, 0, bigwig.chroms(rid)), dtype=np.float32)
+                for rid in record_ids
+            }
+        finally:
+            bigwig.close()
+    values = read_bedgraph(path) if path.suffix != ".tsv" else read_tsv(path)
+    out = {}
+    for rid in record_ids:
+        length = max(values[rid]) + 1
+        out[rid] = np.full(length, np.nan, dtype=np.float32)
+        for position, value in values[rid].items():
+            out[rid][position] = value
+    return out
+
+
+def read_tsv(path: Path) -> dict[str, dict[int, float]]:
+    lines = path.read_text().splitlines()
+    assert lines[0] == "chrom\tstart\tend\trisk"
+    values: dict[str, dict[int, float]] = {}
+    for line in lines[1:]:
+        chrom, start, end, value = line.split("\t")
+        assert int(end) == int(start) + 1
+        values.setdefault(chrom, {})[int(start)] = float(value)
+    return values
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".npz", ".bw"])
+def test_every_output_format_holds_the_same_values(tmp_path, tiny_checkpoint, suffix):
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">a\nACGTACGTTTGACNNNNACGTAGGA\n>b\n" + "ACGTTGCA" * 60 + "N\n")
+    reference = tmp_path / "ref.bedgraph"
+    assert (
+        run_predict(
+            tmp_path, f"ckpt_path={tiny_checkpoint}", f"input={fasta}", f"output={reference}"
+        ).returncode
+        == 0
+    )
+    output = tmp_path / f"risk{suffix}"
+    result = run_predict(tmp_path, f"ckpt_path={tiny_checkpoint}", f"input={fasta}", f"output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = read_output(reference, ["a", "b"])
+    got = read_output(output, ["a", "b"])
+    for rid, length, n_positions in (("a", 25, slice(13, 17)), ("b", 481, slice(480, 481))):
+        values = got[rid]
+        if suffix in (".npz", ".bw"):
+            assert len(values) == length and np.isnan(values[n_positions]).all()
+        np.testing.assert_allclose(values[: len(expected[rid])], expected[rid], atol=1e-5, equal_nan=True)
+    assert sequences_path(output).read_text() == sequences_path(reference).read_text()
+
+
+def test_regions_predict_only_those_intervals(tmp_path, tiny_checkpoint):
+    rng = np.random.default_rng(5)
+    sequence = "".join(rng.choice(list("ACGT"), 2000))
+    fasta = tmp_path / "chr.fa"
+    fasta.write_text(f">chrT\n{sequence}\n>other\nACGTACGT\n")
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chrT\t1500\t1600\nchrT\t100\t130\n")
+    output = tmp_path / "risk.bedgraph"
+    result = run_predict(
+        tmp_path, f"ckpt_path={tiny_checkpoint}", f"input={fasta}", f"output={output}", f"regions={bed}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = read_bedgraph(output)
+    assert set(values) == {"chrT"} and sorted(values["chrT"]) == list(range(100, 130)) + list(
+        range(1500, 1600)
+    )
+    whole, _ = RecordPredictor(load_trained_model(tiny_checkpoint)).predict_record(alphabet.encode(sequence))
+    got = np.array([values["chrT"][p] for p in range(1500, 1600)])
+    np.testing.assert_allclose(got, whole[1500:1600], atol=1e-4)
+    table = sequences_path(output).read_text().splitlines()
+    assert [row.split("\t")[:2] for row in table[1:]] == [["chrT:100-130", "30"], ["chrT:1500-1600", "100"]]
+
+
+def test_region_past_the_record_end_is_a_clean_error(tmp_path, tiny_checkpoint):
+    fasta = tmp_path / "chr.fa"
+    fasta.write_text(">chrT\nACGTACGTAC\n")
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chrT\t2\t5\nchrT\t8\t50\n")
+    output = tmp_path / "risk.bw"
+    result = run_predict(
+        tmp_path, f"ckpt_path={tiny_checkpoint}", f"input={fasta}", f"output={output}", f"regions={bed}"
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"error: {bed}:line 2: region end 50 is past the end of chrT (10)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chr.fa", "hydra", "regions.bed"]

@@ -38,7 +38,10 @@ def expected_epoch(epoch: int) -> list[list[int]]:
     loader = datamodule.train_dataloader()
     loader.start_index = None
     loader.sampler.set_epoch(epoch)
-    return [batch.window_ids.tolist() for batch in loader]
+    try:
+        return [batch.window_ids.tolist() for batch in loader]
+    finally:
+        datamodule.teardown("fit")  # stops the loader's runtime
 
 
 def test_kill_9_then_resume_repeats_and_skips_no_window(tmp_path):

@@ -10,6 +10,7 @@ from seqmodel.data.motifs import read_motifs, select_motif
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.simulate import (
     Hotspot,
+    check_mix,
     class_alt_rates,
     context_classes,
     mutation_spectrum,
@@ -203,6 +204,37 @@ def test_refit_of_the_simulated_spectrum_recovers_the_mix(table):
     assert fit.cosine >= 0.99
     assert signatures.cosine(recovered, np.array(list(MIX.values()))) >= 0.99
     assert signatures.fit_signatures(spectrum, table).cosine >= 0.99
+
+
+def test_mix_check_outside_hotspots_recovers_the_mix_the_hotspots_tilt(table, ctcf):
+    records = random_records(8, 5, 20_000)
+    site = ctcf.log_odds.argmax(axis=0).astype(np.uint8)
+    for record in records:  # a CTCF site every 400 bases: about 5 % of the bases are hotspots
+        for start in range(100, len(record) - 100, 400):
+            record.tokens[start : start + ctcf.width] = site
+    hotspot = Hotspot(ctcf, ctcf.threshold(0.9), 20.0)
+    sim = simulate(records, table.mix(MIX), mean_rate=1e-3, genomes=100, seed=0, hotspot=hotspot)
+    everything, outside = check_mix(sim, table, MIX), check_mix(sim, table, MIX, outside_hotspots=True)
+    assert outside.mutations < everything.mutations
+    assert outside.weights_cosine >= 0.99 and outside.spectrum_cosine >= 0.99
+    assert everything.weights_cosine < outside.weights_cosine
+    assert sum(outside.fit.weights.values()) == pytest.approx(1.0)
+
+
+def test_validate_reports_the_refit_and_refuses_a_mix_it_cannot_recover(fasta, tmp_path, capsys):
+    big = write_fasta(tmp_path / "big.fa", {f"s{i}": random_seq(np.random.default_rng(i), 20_000) for i in range(5)})
+    args = cli_args(big, tmp_path / "ok")
+    args[args.index("--mean-rate") + 1], args[args.index("--genomes") + 1] = "1e-3", "100"
+    main([*args, "--validate"])
+    out = capsys.readouterr().out
+    assert "NNLS refit of the spectrum (outside motif hits" in out and "cosine of weights 0.99" in out
+    # 550 bases and 20 genomes carry too few mutations to recover a five-signature mix.
+    with pytest.raises(SystemExit) as exit_info:
+        main([*cli_args(fasta, tmp_path / "out"), "--validate"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--validate: the refit recovers the mix with cosine" in err
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_overlapping_records_are_an_error_and_leave_no_output(tmp_path, capsys):

@@ -66,6 +66,7 @@ def test_checkpoint_carries_model_settings_and_loads_weights_only(tmp_path):
     hparams = checkpoint["hyper_parameters"]
     assert hparams["model"]["trunk"]["cell"] == "gru"
     assert hparams["data_info"] == {
+        "format": 1,
         "alphabet": "ACGTN",
         "window": 200,
         "stride": 200,

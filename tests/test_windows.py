@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import load_dataset
-from seqmodel.data.tiling import tile_plan
+from seqmodel.data.tiling import stream_tiles, tile_plan
 from seqmodel.data.windows import WindowSampler, tile_starts
 
 
@@ -89,3 +89,19 @@ def test_loader_resumes_mid_epoch_at_the_next_batch(small_fasta):
     full = [b.window_ids.tolist() for b in make()]
     rest = [b.window_ids.tolist() for b in make(start_index=lambda: 3)]
     assert full[3:] == rest and len(full) > 4
+
+
+@settings(max_examples=150)
+@given(st.integers(1, 3000), st.integers(2, 300), st.integers(0, 299), st.integers(1, 700))
+def test_streamed_tiles_equal_the_tile_plan(length, window, overlap, chunk):
+    overlap = overlap % window
+    tokens = np.random.default_rng(length).integers(0, 5, length).astype(np.uint8)
+    chunks = [tokens[i : i + chunk] for i in range(0, length, chunk)]
+    tiles = list(stream_tiles(7, chunks, window, overlap))
+    plan = tile_plan(length, window, overlap)
+    assert [(t.start, t.core_start, t.core_end) for t in tiles] == [tuple(row) for row in plan.tolist()]
+    for t in tiles:
+        assert t.length == min(window, length - t.start)
+        np.testing.assert_array_equal(t.tokens[: t.length], tokens[t.start : t.start + t.length])
+        assert (t.tokens[t.length :] == 4).all()
+    assert [t.record_length for t in tiles] == [None] * (len(tiles) - 1) + [length]

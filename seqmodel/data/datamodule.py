@@ -1,14 +1,22 @@
-"""The Lightning DataModule: reads the data once, splits it by record, serves batch loaders per rank."""
+"""The Lightning DataModule: reads the data once, splits it by record, serves batch loaders per rank.
+
+Its loaders run on one M:N `Runtime` per DataModule (per process), started on first use
+and kept across epochs and stages (persistent pools), closed at teardown.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 import lightning as L
+import torch
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import SequenceDataset, load_dataset, split_records
 from seqmodel.data.windows import WindowSampler
+from seqmodel.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +26,13 @@ class SeqDataModule(L.LightningDataModule):
 
     Records are split (seeded by `split_seed`, independent of the training seed) into disjoint
     train / val / test sets; each set is cut into windows of `window` bases every `stride`.
+    token_cache: a folder for the FASTA's memory-mapped token cache (None: parse into memory).
+
+    Loader settings (config group `loader`): cpu_workers (None: the CPUs this process may
+    use; 0: no runtime, batches made in the training thread), io_workers, prefetch (batches
+    in flight), pin_cores, trace (a path: Chrome trace JSON of every loader task, written at
+    teardown; other stages than fit get `<stem>.<stage>.json`), summary (log a per-task-kind
+    table at the end of each training epoch).
     """
 
     def __init__(
@@ -34,6 +49,13 @@ class SeqDataModule(L.LightningDataModule):
         split_seed: int = 0,
         rc_augment: bool = True,
         seed: int = 0,
+        token_cache: str | None = None,
+        cpu_workers: int | None = None,
+        io_workers: int = 1,
+        prefetch: int = 4,
+        pin_cores: bool = False,
+        trace: str | None = None,
+        summary: bool = False,
     ):
         super().__init__()
         self.paths = {
@@ -49,13 +71,76 @@ class SeqDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.rc_augment = rc_augment
         self.seed = seed
+        self.token_cache = token_cache
+        self.cpu_workers = cpu_workers
+        self.io_workers = io_workers
+        self.prefetch = prefetch
+        self.pin_cores = pin_cores
+        self.trace = trace
+        self.summary = summary
         self.dataset: SequenceDataset | None = None
         self.splits: dict[str, SequenceDataset] = {}
+        self._runtime: Runtime | None = None
+        self._summary_mark = 0
+        self.startup_ms: float | None = None
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """This DataModule's runtime, started on first use; None when `cpu_workers` is 0."""
+        if self.cpu_workers == 0:
+            return None
+        if self._runtime is None:
+            device = self._device()
+            pci = _pci_address(device) if self.pin_cores and device is not None else None
+            start = time.perf_counter()
+            self._runtime = Runtime(
+                cpu_workers=self.cpu_workers,
+                io_workers=self.io_workers,
+                pin_cores=self.pin_cores,
+                gpu_pci_address=pci,
+                trace=bool(self.trace or self.summary),
+            )
+            self.startup_ms = 1e3 * (time.perf_counter() - start)
+            log.info(
+                "loader runtime: %d CPU + %d I/O workers%s, started in %.1f ms",
+                self._runtime.cpu.size,
+                self._runtime.io.size,
+                " (pinned)" if self.pin_cores else "",
+                self.startup_ms,
+            )
+        return self._runtime
+
+    def close_runtime(self, trace_path: str | Path | None = None) -> None:
+        """Write the trace (to `trace_path`, default the `trace` setting) and stop the runtime."""
+        runtime, self._runtime = self._runtime, None
+        if runtime is None:
+            return
+        try:
+            path = trace_path or self.trace
+            if path and runtime.tracer is not None:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                runtime.tracer.write_chrome_trace(path)
+                log.info("loader trace: %s (%d task steps)", path, len(runtime.tracer.spans))
+        finally:
+            runtime.close()
+            self._summary_mark = 0
+
+    def teardown(self, stage: str | None = None) -> None:
+        path, stage = self.trace, getattr(stage, "value", stage)  # Lightning passes a TrainerFn
+        if path and stage not in (None, "fit"):
+            path = Path(path).with_suffix(f".{stage}{Path(path).suffix}")
+        self.close_runtime(path)
+
+    def on_exception(self, exception: BaseException) -> None:
+        self.close_runtime()
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        self.dataset = load_dataset(**self.paths)
+        if self.token_cache:
+            self.dataset = load_dataset(**self.paths, token_cache=self.token_cache, runtime=self.runtime)
+        else:
+            self.dataset = load_dataset(**self.paths)
         indices = split_records(len(self.dataset), *self.fractions, seed=self.split_seed)
         self.splits = {name: self.dataset.subset(idx) for name, idx in indices.items()}
         data = self.dataset
@@ -94,13 +179,52 @@ class SeqDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _device(self) -> torch.device | None:
+        """The CUDA device batches are moved to by the loader; None on the CPU (or no trainer)."""
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else None
+        return device if device is not None and device.type == "cuda" else None
+
     def loader(self, split: str, shuffle: bool) -> BatchLoader:
         self.setup()
         rank, world_size = self._rank()
         augment = self.rc_augment and split == "train"
         assembler = WindowAssembler(self.splits[split], self.window, self.stride, augment, self.seed)
         sampler = WindowSampler(len(assembler), self.batch_size, shuffle, self.seed, rank, world_size)
-        return BatchLoader(assembler, sampler)
+        return BatchLoader(
+            assembler,
+            sampler,
+            runtime=self.runtime,
+            prefetch=self.prefetch,
+            device=self._device(),
+            name="assemble batch" if split == "train" else f"assemble {split} batch",
+            on_epoch_end=self._epoch_summary if split == "train" and self.summary else None,
+        )
+
+    def _epoch_summary(self) -> None:
+        """Log what the loader's tasks cost since the last summary, per task kind."""
+        runtime = self._runtime
+        if runtime is None or runtime.tracer is None:
+            return
+        tracer, since = runtime.tracer, self._summary_mark
+        self._summary_mark = tracer.mark()
+        trainer = self.trainer
+        epoch = trainer.current_epoch if trainer is not None else 0
+        if trainer is None or trainer.is_global_zero:
+            log.info("loader tasks, epoch %d:\n%s", epoch, tracer.format_summary(since))
+        if trainer is not None:
+            metrics = {}
+            for kind, s in tracer.summary(since).items():
+                metrics.update(
+                    {
+                        f"loader/{kind}_count": float(s.count),
+                        f"loader/{kind}_wall_s": s.wall_s,
+                        f"loader/{kind}_cpu_s": s.cpu_s,
+                        f"loader/{kind}_blocked": s.blocked_share,
+                    }
+                )
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
 
     def _batches_done_this_epoch(self) -> int:
         """Training batches of the current epoch already stepped (non-zero only on a mid-epoch resume).
@@ -123,3 +247,12 @@ class SeqDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> BatchLoader:
         return self.loader("test", shuffle=False)
+
+
+def _pci_address(device: torch.device) -> str | None:
+    """`dddd:bb:dd.0` of a CUDA device, for placing loader threads on its NUMA node."""
+    try:
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+    except (AttributeError, RuntimeError, AssertionError):
+        return None

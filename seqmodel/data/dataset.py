@@ -12,6 +12,8 @@ from seqmodel.data import alphabet
 from seqmodel.data.fasta import FastaRecord, load_fasta
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_targets, track_values
+from seqmodel.data.token_cache import open_token_cache
+from seqmodel.runtime import Runtime
 
 
 @dataclass
@@ -64,8 +66,12 @@ def from_records(
     true_rate: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
     classes: list[str] | None = None,
+    tokens: np.ndarray | None = None,
 ) -> SequenceDataset:
-    """Build a dataset from parsed records and the optional target / label files."""
+    """Build a dataset from parsed records and the optional target / label files.
+
+    tokens: the records' tokens already concatenated (a token cache's map), used as is.
+    """
     base = (
         mutation_targets(mutations, records)
         if mutations
@@ -84,7 +90,7 @@ def from_records(
     return SequenceDataset(
         ids=[r.id for r in records],
         offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        tokens=_flat([r.tokens for r in records], np.uint8),
+        tokens=_flat([r.tokens for r in records], np.uint8) if tokens is None else tokens,
         base_target=_flat(base, np.float32),
         true_rate=_flat(rate, np.float32),
         labels=label_ids,
@@ -97,9 +103,18 @@ def load_dataset(
     mutations: str | os.PathLike | None = None,
     true_rate: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
+    token_cache: str | os.PathLike | None = None,
+    runtime: Runtime | None = None,
 ) -> SequenceDataset:
-    """Read a FASTA and its targets into a SequenceDataset."""
-    return from_records(load_fasta(fasta), Path(fasta), mutations, true_rate, labels)
+    """Read a FASTA and its targets into a SequenceDataset.
+
+    token_cache: a folder: tokens come from the FASTA's token cache there (built on first
+    use, with `runtime` when given), memory-mapped rather than parsed into memory.
+    """
+    if token_cache is None:
+        return from_records(load_fasta(fasta), Path(fasta), mutations, true_rate, labels)
+    cache = open_token_cache(fasta, token_cache, runtime)
+    return from_records(cache.records(), Path(fasta), mutations, true_rate, labels, tokens=cache.tokens)
 
 
 def split_records(

@@ -28,8 +28,9 @@ def block_splits(
 ) -> list[str]:
     """The split ("train", "val" or "test") of each record.
 
-    Blocks are visited in a seeded random order and given to test, then val, until each
-    holds at least its fraction of the records; the remaining blocks are train.
+    Blocks are visited in a seeded random order; a block goes to test (else val) when that
+    split is short of its fraction of the records by more than the block would overshoot it;
+    the remaining blocks are train.
     """
     if block_size < 1:
         raise SeqmodelInputError(None, "--split-block", f"{block_size} must be >= 1")
@@ -48,7 +49,10 @@ def block_splits(
     block_split = {}
     for index in order:
         block = blocks[index]
-        split = next((s for s in ("test", "val") if taken[s] < wanted[s] and wanted[s] > 0), "train")
+        split = next(
+            (s for s in ("test", "val") if taken[s] + sizes[block] - wanted[s] < wanted[s] - taken[s]),
+            "train",
+        )
         block_split[block] = split
         if split != "train":
             taken[split] += sizes[block]

@@ -44,7 +44,7 @@ def _int(path: Path, number: int, text: str, what: str) -> int:
         raise SeqmodelInputError(path, f"line {number}", f"{what} {text!r} is not an integer") from None
 
 
-def _sites(path: Path) -> Iterator[tuple[int, str, int, int, str | None]]:
+def read_sites(path: Path) -> Iterator[tuple[int, str, int, int, str | None]]:
     """(line, chrom, start, end, ref) in 0-based half-open coordinates from a VCF or BED."""
     is_vcf = path.name.endswith((".vcf", ".vcf.gz"))
     for number, fields in _data_lines(path):
@@ -100,7 +100,7 @@ def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) ->
     targets = [np.zeros(len(record), dtype=np.float32) for record in records]
     unknown: dict[str, int] = {}
     mapped = 0
-    for number, chrom, start, end, ref in _sites(path):
+    for number, chrom, start, end, ref in read_sites(path):
         if not locator.knows(chrom):
             unknown[chrom] = unknown.get(chrom, 0) + 1
             continue

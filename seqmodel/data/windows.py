@@ -56,8 +56,8 @@ class WindowSampler:
         self.world_size = world_size
         self.epoch = 0
         self.batches_per_rank = -(-num_windows // (world_size * batch_size))
-        self._order_epoch: int | None = None
-        self._order = np.arange(num_windows)
+        # (epoch, order), replaced as a whole: loader threads may read it concurrently.
+        self._order: tuple[int | None, np.ndarray] = (None, np.arange(num_windows))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -65,14 +65,17 @@ class WindowSampler:
     def __len__(self) -> int:
         return self.batches_per_rank
 
-    def _epoch_order(self) -> np.ndarray:
-        if self.shuffle and self._order_epoch != self.epoch:
-            self._order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_windows)
-            self._order_epoch = self.epoch
-        return self._order
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        cached_epoch, order = self._order
+        if not self.shuffle or cached_epoch == epoch:
+            return order
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_windows)
+        self._order = (epoch, order)
+        return order
 
-    def batch_windows(self, index: int) -> np.ndarray:
-        """Window ids `(b,)` of this rank's batch `index` in the current epoch."""
+    def batch_windows(self, index: int, epoch: int | None = None) -> np.ndarray:
+        """Window ids `(b,)` of this rank's batch `index` in `epoch` (default: the current one)."""
+        epoch = self.epoch if epoch is None else epoch
         if not 0 <= index < self.batches_per_rank:
             raise IndexError(f"batch {index} out of range [0, {self.batches_per_rank})")
         total = self.world_size * self.batches_per_rank
@@ -81,4 +84,4 @@ class WindowSampler:
         base, extra = divmod(self.num_windows, total)
         start = chunk * base + min(chunk, extra)
         stop = start + base + (1 if chunk < extra else 0)
-        return self._epoch_order()[start:stop]
+        return self._epoch_order(epoch)[start:stop]

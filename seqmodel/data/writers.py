@@ -52,26 +52,6 @@ def _umask() -> int:
     return mask
 
 
-def bedgraph_lines(chrom: str, values: np.ndarray, offset: int = 0) -> str:
-    """bedGraph text (0-based half-open) for per-base `values` `(L,)`; NaN positions are left out.
-
-    Consecutive bases with the same printed value share one line.
-    """
-    valid = np.flatnonzero(~np.isnan(values))
-    if valid.size == 0:
-        return ""
-    printed = np.char.mod("%.6g", values[valid])
-    # A new line starts where the position jumps (a gap of N) or the printed value changes.
-    breaks = np.flatnonzero((np.diff(valid) != 1) | (printed[1:] != printed[:-1])) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [len(valid)]])
-    lines = [
-        f"{chrom}\t{offset + valid[s]}\t{offset + valid[e - 1] + 1}\t{printed[s]}\n"
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-    ]
-    return "".join(lines)
-
-
 def sequence_table_header(classes: Sequence[str]) -> str:
     return "\t".join(["id", "length"] + [f"p_{name}" for name in classes]) + "\n"
 

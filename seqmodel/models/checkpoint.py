@@ -12,6 +12,9 @@ import torch
 from seqmodel.errors import SeqmodelInputError, require_file
 from seqmodel.models.network import SeqModel
 
+# Bumped whenever a checkpoint's hyperparameters or weights change meaning.
+CHECKPOINT_FORMAT = 1
+
 
 @dataclass
 class TrainedModel:
@@ -54,4 +57,10 @@ def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cp
             f"checkpoint does not fit this version of seqmodel ({str(error).splitlines()[0]})",
         ) from None
     info = hparams["data_info"]
+    if info.get("format") != CHECKPOINT_FORMAT:
+        raise SeqmodelInputError(
+            path,
+            None,
+            f"checkpoint format {info.get('format')!r}, this seqmodel reads format {CHECKPOINT_FORMAT}",
+        )
     return TrainedModel(network.to(device).eval(), int(info["window"]), list(info["classes"]))

@@ -1,22 +1,39 @@
-"""Per-base risk and per-sequence class probabilities for whole records, tile by tile."""
+"""Per-base risk and per-sequence class probabilities for records of any length, tile by tile."""
 
 from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from seqmodel.data import alphabet
 from seqmodel.data.batches import reverse_valid
-from seqmodel.data.tiling import tile_plan
+from seqmodel.data.tiling import Tile, stream_tiles
 from seqmodel.models.checkpoint import TrainedModel
 
 
-class RecordPredictor:
-    """Runs a trained model over records of any length.
+class PredictionSink(Protocol):
+    """Receives a stream's results in record order."""
 
-    Tiles of the training window overlap by `overlap` bases and only their cores are kept;
-    with `rc_average`, each tile is also predicted on its reverse complement and the
-    per-base output is flipped back before averaging (probabilities are averaged).
+    def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
+        """Per-base probabilities `(n,)` float32 (NaN at N) for `[start, start + n)` of a record."""
+
+    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+        """The record is complete: its length and class probabilities `(K,)`."""
+
+
+class RecordPredictor:
+    """Runs a trained model over records of any length in bounded memory.
+
+    Tiles of the training window overlap by `overlap` bases and only their cores are kept
+    (see `tile_plan`); tiles from consecutive records share batches. With `rc_average`,
+    each tile is also predicted on its reverse complement and the per-base output is
+    flipped back before the probabilities are averaged. A record's class probabilities are
+    its tiles' averaged, weighted by the valid bases in each tile's core.
     """
 
     def __init__(
@@ -27,56 +44,90 @@ class RecordPredictor:
         rc_average: bool = True,
         device: str | torch.device = "cpu",
     ):
-        self.network = trained.network.to(device).eval()
+        self.device = torch.device(device)
+        self.network = trained.network.to(self.device).eval()
         self.window = trained.window
         self.overlap = self.window // 2 if overlap is None else overlap
         self.batch_size = batch_size
         self.rc_average = rc_average
-        self.device = torch.device(device)
+        self.forward_seconds = 0.0
 
     @torch.inference_mode()
     def _forward(self, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities for a tile batch: per base `(B, W)` and per class `(B, K)`."""
-        x = torch.from_numpy(tokens.astype(np.int64)).to(self.device)
-        n = torch.from_numpy(lengths.astype(np.int64)).to(self.device)
-        mask = x < alphabet.N
-        base_logits, class_logits = self.network(x, mask, n)
-        return torch.sigmoid(base_logits.float()).cpu().numpy(), torch.softmax(
-            class_logits.float(), -1
-        ).cpu().numpy()
+        started = time.perf_counter()
+        x = torch.from_numpy(tokens.astype(np.int64)).to(self.device, non_blocking=True)
+        n = torch.from_numpy(lengths.astype(np.int64)).to(self.device, non_blocking=True)
+        base_logits, class_logits = self.network(x, x < alphabet.N, n)
+        result = (
+            torch.sigmoid(base_logits.float()).cpu().numpy(),
+            torch.softmax(class_logits.float(), -1).cpu().numpy(),
+        )
+        self.forward_seconds += time.perf_counter() - started  # .cpu() waited for the device
+        return result
 
     def predict_tiles(self, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Like `_forward`, averaged with the reverse-complement prediction when `rc_average`."""
+        """`_forward`, averaged with the flipped reverse-complement prediction when `rc_average`."""
         base, classes = self._forward(tokens, lengths)
         if self.rc_average:
-            rc_tokens = reverse_valid(alphabet.COMPLEMENT_LUT[tokens], lengths)
-            rc_base, rc_classes = self._forward(rc_tokens, lengths)
+            rc_base, rc_classes = self._forward(
+                reverse_valid(alphabet.COMPLEMENT_LUT[tokens], lengths), lengths
+            )
             base = (base + reverse_valid(rc_base, lengths)) / 2
             classes = (classes + rc_classes) / 2
         return base, classes
 
-    def predict_record(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-base probability `(L,)` float32 (NaN at N) and class probabilities `(K,)`.
+    def tiles(self, records: Iterable[tuple[str, Iterable[np.ndarray]]]) -> Iterator[tuple[str, Tile]]:
+        """(record id, tile) for every tile of every record, in order."""
+        for index, (record_id, chunks) in enumerate(records):
+            for tile in stream_tiles(index, chunks, self.window, self.overlap):
+                yield record_id, tile
 
-        The record's class probabilities are the tiles' averaged, weighted by the number of
-        valid bases in each tile's core.
-        """
-        length, window = len(tokens), self.window
-        plan = tile_plan(length, window, self.overlap)
-        out = np.full(length, np.nan, dtype=np.float32)
-        class_sum, weight_sum = 0.0, 0.0
-        padded = np.append(tokens, np.full(window, alphabet.N, dtype=np.uint8))
-        for first in range(0, len(plan), self.batch_size):
-            rows = plan[first : first + self.batch_size]
-            batch = padded[rows[:, 0:1] + np.arange(window)[None, :]]
-            lengths = np.minimum(window, length - rows[:, 0])
-            base, classes = self.predict_tiles(batch, lengths)
-            for (start, core_start, core_end), tile_base, tile_classes in zip(
-                rows, base, classes, strict=True
-            ):
-                out[core_start:core_end] = tile_base[core_start - start : core_end - start]
-                weight = float((tokens[core_start:core_end] < alphabet.N).sum()) or 1e-6
+    def run(self, records: Iterable[tuple[str, Iterable[np.ndarray]]], sink: PredictionSink) -> None:
+        """Predict every base of every record (given as `(id, token chunks)`), feeding `sink` in order."""
+        class_sum: np.ndarray | float = 0.0
+        weight_sum = 0.0
+        stream = self.tiles(records)
+        while batch := list(itertools.islice(stream, self.batch_size)):
+            tokens = np.stack([tile.tokens for _, tile in batch])
+            lengths = np.array([tile.length for _, tile in batch])
+            base, classes = self.predict_tiles(tokens, lengths)
+            for (record_id, tile), tile_base, tile_classes in zip(batch, base, classes, strict=True):
+                core = slice(tile.core_start - tile.start, tile.core_end - tile.start)
+                values = tile_base[core].astype(np.float32)
+                valid = tile.tokens[core] < alphabet.N
+                values[~valid] = np.nan
+                sink.segment(record_id, tile.core_start, values)
+                weight = float(valid.sum())
                 class_sum = class_sum + weight * tile_classes
                 weight_sum += weight
-        out[tokens >= alphabet.N] = np.nan
-        return out, (class_sum / weight_sum).astype(np.float32)
+                if tile.record_length is not None:
+                    # A record made only of N has no weighted tiles: fall back to the plain mean.
+                    probabilities = class_sum / weight_sum if weight_sum else tile_classes
+                    sink.record_done(record_id, tile.record_length, np.asarray(probabilities, np.float32))
+                    class_sum, weight_sum = 0.0, 0.0
+
+    def predict_record(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-base probability `(L,)` float32 (NaN at N) and class probabilities `(K,)` of one record."""
+        sink = InMemorySink()
+        self.run([("record", [tokens])], sink)
+        return sink.values["record"], sink.classes["record"]
+
+
+class InMemorySink:
+    """Collects whole records in memory (for tests and small inputs)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.classes: dict[str, np.ndarray] = {}
+
+    def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
+        self.parts.setdefault(record_id, []).append((start, values))
+
+    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+        out = np.full(length, np.nan, dtype=np.float32)
+        for start, values in self.parts.pop(record_id, []):
+            out[start : start + len(values)] = values
+        self.values[record_id] = out
+        self.classes[record_id] = class_prob

@@ -11,16 +11,19 @@ from seqmodel.runtime.affinity import (
     plan_core_sets,
     read_topology,
 )
+from seqmodel.runtime.buffers import BufferSlot, PinnedBufferRing
 from seqmodel.runtime.pools import CpuPool, IoPool, PoolStats
 from seqmodel.runtime.runtime import Runtime, spans
 from seqmodel.runtime.task import Task, TaskCancelled, TaskError, current_task
 from seqmodel.runtime.trace import KindSummary, Tracer
 
 __all__ = [
+    "BufferSlot",
     "CorePlan",
     "CpuPool",
     "IoPool",
     "KindSummary",
+    "PinnedBufferRing",
     "PoolStats",
     "Runtime",
     "Task",

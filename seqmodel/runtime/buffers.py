@@ -34,18 +34,30 @@ class BufferSlot:
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors[key]
 
-    def to(self, device: torch.device | str, non_blocking: bool = True) -> dict[str, torch.Tensor]:
-        """Copy every tensor to `device`; asynchronous from pinned memory to a GPU.
+    def to(
+        self, device: torch.device | str, non_blocking: bool = True, rows: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Copy every tensor (its first `rows` rows when given) to `device`.
 
-        The slot is not reused before that copy has finished (acquire waits for it).
-        On the CPU the slot's own tensors come back, valid until release.
+        Asynchronous from pinned memory to a GPU, on the current CUDA stream; the slot
+        is not reused before that copy has finished (acquire waits for it, and
+        `copy_done` is the event to make another stream wait on). On the CPU the
+        slot's own tensors come back, valid until release.
         """
         device = torch.device(device)
-        out = {k: t.to(device, non_blocking=non_blocking) for k, t in self.tensors.items()}
+        out = {
+            k: (t if rows is None else t[:rows]).to(device, non_blocking=non_blocking)
+            for k, t in self.tensors.items()
+        }
         if device.type == "cuda" and non_blocking:
             self._copy_done = torch.cuda.Event()
             self._copy_done.record(torch.cuda.current_stream(device))
         return out
+
+    @property
+    def copy_done(self) -> torch.cuda.Event | None:
+        """The event recorded after the last asynchronous copy out of this slot, if any."""
+        return self._copy_done
 
     def release(self) -> None:
         """Give the slot back to its ring."""

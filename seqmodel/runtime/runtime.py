@@ -162,13 +162,15 @@ class Runtime:
         context: dict[str, Any] | None = None,
         timeout: float | None = None,
         discard: Callable[[R], None] | None = None,
+        start: int = 0,
     ) -> Iterator[R]:
         """Yield ``fn(item)`` for each item, in item order, at most `prefetch` in flight.
 
-        Item i runs as task ``"{name} {i}"`` with priority ``priority + i``, so the
-        result needed next is the most urgent. A failed item raises its TaskError
+        Item i runs as task ``"{name} {start + i}"`` with priority ``priority + i``, so
+        the result needed next is the most urgent. A failed item raises its TaskError
         here, when its turn comes. timeout: per result, in s. Closing the iterator
         early cancels what has not started; `discard` gets results that finish unread.
+        start: the number of the first item in task names and contexts (a resumed epoch).
         """
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
@@ -186,8 +188,8 @@ class Runtime:
                         item,
                         pool=pool,
                         priority=priority + index,
-                        name=f"{label} {index}",
-                        context={**(context or {}), "index": index},
+                        name=f"{label} {start + index}",
+                        context={**(context or {}), "index": start + index},
                     )
                 )
 

@@ -116,21 +116,28 @@ class Tracer:
         with open(path, "w") as f:
             json.dump(self.chrome_trace(), f)
 
-    def summary(self) -> dict[str, KindSummary]:
-        """Per task kind: tasks (not steps) counted once, self wall and CPU time summed."""
+    def mark(self) -> int:
+        """A position in the record: `summary(since=mark)` covers only what ran after it."""
+        return len(self.spans)
+
+    def summary(self, since: int = 0) -> dict[str, KindSummary]:
+        """Per task kind: tasks (not steps) counted once, self wall and CPU time summed.
+
+        since: a `mark()`, to summarise one epoch rather than the whole run.
+        """
         seen: dict[str, set[int]] = {}
         wall: dict[str, int] = {}
         cpu: dict[str, int] = {}
-        for seq, name, _, _, _, _, w, c, _ in list(self.spans):
+        for seq, name, _, _, _, _, w, c, _ in self.spans[since:]:
             kind = name.split(" ", 1)[0]
             seen.setdefault(kind, set()).add(seq)
             wall[kind] = wall.get(kind, 0) + w
             cpu[kind] = cpu.get(kind, 0) + c
         return {k: KindSummary(len(seen[k]), wall[k] / 1e9, cpu[k] / 1e9) for k in sorted(seen)}
 
-    def format_summary(self) -> str:
+    def format_summary(self, since: int = 0) -> str:
         """The summary as a fixed-width table, one line per kind."""
         lines = [f"{'kind':<16}{'count':>8}{'wall s':>10}{'cpu s':>10}{'blocked':>9}"]
-        for kind, s in self.summary().items():
+        for kind, s in self.summary(since).items():
             lines.append(f"{kind:<16}{s.count:>8}{s.wall_s:>10.3f}{s.cpu_s:>10.3f}{s.blocked_share:>9.0%}")
         return "\n".join(lines)
