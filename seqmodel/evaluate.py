@@ -307,8 +307,11 @@ def evaluate(cfg: DictConfig) -> dict:
 
 def format_table(results: dict) -> str:
     """The main metrics, one row per method ('-' where a metric does not apply)."""
-    methods = [m for m, row in results.items() if isinstance(row, dict) and m not in ("evaluation",)]
-    methods = [m for m in methods if not m.startswith("gap_closure")]
+    methods = [
+        m
+        for m, row in results.items()
+        if isinstance(row, dict) and m != "evaluation" and not m.startswith("gap")
+    ]
     columns = [
         (key, title) for key, title in TABLE_COLUMNS if any(results[m].get(key) is not None for m in methods)
     ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +58,20 @@ def test_two_rank_ddp_shards_are_disjoint_and_one_checkpoint_is_written(tmp_path
 
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert len(list(run_dir.glob("csv/version_*"))) == 1
+
+
+@pytest.mark.slow
+def test_validation_metrics_reduced_over_two_ranks_equal_one_rank(tmp_path, tiny_checkpoint):
+    script = Path(__file__).with_name("ddp_validate.py")
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"metrics{devices}.json"
+        result = subprocess.run(
+            [sys.executable, str(script), str(tiny_checkpoint), str(devices), str(out)],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        results[devices] = json.loads(out.read_text())
+    for name in ("val/base_auroc", "val/base_auprc", "val/seq_auroc", "val/seq_acc", "val/pearson_true_rate"):
+        assert results[2][name] == pytest.approx(results[1][name], abs=1e-5), name

@@ -103,8 +103,26 @@ def read_splits(folder: Path) -> list[dict[str, str]]:
 
 def test_tiles_are_split_by_genome_block_and_splits_do_not_overlap(genome_path, tmp_path, capsys):
     out = tmp_path / "out"
-    main(["--genome", str(genome_path), "--tile", "chr1", "--tile", "chr2:0-9000", "--tile-size", "500",
-          "--split-block", "3000", "--val-fraction", "0.2", "--test-fraction", "0.2", "--out", str(out)])  # fmt: skip
+    main(
+        [
+            "--genome",
+            str(genome_path),
+            "--tile",
+            "chr1",
+            "--tile",
+            "chr2:0-9000",
+            "--tile-size",
+            "500",
+            "--split-block",
+            "3000",
+            "--val-fraction",
+            "0.2",
+            "--test-fraction",
+            "0.2",
+            "--out",
+            str(out),
+        ]
+    )
     rows = read_splits(out)
     # chr1 has 40 windows, 4 of them all N (left out); chr2 has 18.
     assert len(rows) == 36 + 18
@@ -122,7 +140,9 @@ def test_tiles_are_split_by_genome_block_and_splits_do_not_overlap(genome_path, 
 def test_check_disjoint_names_the_overlapping_records():
     check_disjoint({"train": [("chr1", 0, 100, "a")], "test": [("1", 100, 200, "b")]})
     with pytest.raises(SeqmodelInputError, match="test record b overlaps train record a"):
-        check_disjoint({"train": [("chr1", 0, 100, "a"), ("chr1", 500, 600, "c")], "test": [("1", 99, 200, "b")]})
+        check_disjoint(
+            {"train": [("chr1", 0, 100, "a"), ("chr1", 500, 600, "c")], "test": [("1", 99, 200, "b")]}
+        )
 
 
 def test_block_splits_keep_whole_blocks_and_need_a_training_block():
@@ -136,12 +156,16 @@ def test_block_splits_keep_whole_blocks_and_need_a_training_block():
 
 
 def write_calls(path: Path, calls: list[tuple[str, int, str, str]]) -> Path:
-    path.write_text("chrom\tpos_1based\tsample\tref\talt\n" + "".join(
-        f"{chrom}\t{pos}\tS{i}\t{ref}\t{alt}\n" for i, (chrom, pos, ref, alt) in enumerate(calls)))  # fmt: skip
+    path.write_text(
+        "chrom\tpos_1based\tsample\tref\talt\n"
+        + "".join(f"{chrom}\t{pos}\tS{i}\t{ref}\t{alt}\n" for i, (chrom, pos, ref, alt) in enumerate(calls))
+    )
     return path
 
 
-def test_mutations_are_ref_checked_and_kept_inside_regions_in_region_names(genome_path, chroms, tmp_path, capsys):
+def test_mutations_are_ref_checked_and_kept_inside_regions_in_region_names(
+    genome_path, chroms, tmp_path, capsys
+):
     bed = tmp_path / "regions.bed"
     bed.write_text("1\t100\t600\tA\n2\t1000\t1500\tB\n")
     seq = chroms["chr1"]
@@ -152,12 +176,30 @@ def test_mutations_are_ref_checked_and_kept_inside_regions_in_region_names(genom
     calls += [("1", 401, wrong, "G" if wrong != "G" else "T")]
     tsv = write_calls(tmp_path / "calls.tsv", calls)
     out = tmp_path / "out"
-    main(["--genome", str(genome_path), "--regions", str(bed), "--mutations", str(tsv),
-          "--val-fraction", "0", "--test-fraction", "0.4", "--split-block", "1000", "--out", str(out)])  # fmt: skip
+    main(
+        [
+            "--genome",
+            str(genome_path),
+            "--regions",
+            str(bed),
+            "--mutations",
+            str(tsv),
+            "--val-fraction",
+            "0",
+            "--test-fraction",
+            "0.4",
+            "--split-block",
+            "1000",
+            "--out",
+            str(out),
+        ]
+    )
     report = capsys.readouterr().out
     assert "REF checked against the genome for 204: 203 match, 1 differ" in report
     assert (out / "ref_mismatches.tsv").read_text().splitlines()[1].startswith(f"1\t401\t{wrong}\t{seq[400]}")
-    vcf = [line.rstrip("\n").split("\t") for line in gzip.open(out / "mutations.vcf.gz", "rt") if line[0] != "#"]
+    vcf = [
+        line.rstrip("\n").split("\t") for line in gzip.open(out / "mutations.vcf.gz", "rt") if line[0] != "#"
+    ]
     assert len(vcf) == 201 and {row[0] for row in vcf} == {"chr1"}
     assert vcf[0][1:5] == ["201", ".", seq[200], calls[0][3]] and vcf[0][7] == "AC=2"
     assert [r.id for r in load_fasta(out / "regions.fa.gz")] == ["chr1:100-600", "chr2:1000-1500"]
@@ -166,7 +208,10 @@ def test_mutations_are_ref_checked_and_kept_inside_regions_in_region_names(genom
 
 def test_too_many_ref_mismatches_stop_with_one_line_and_no_output(genome_path, chroms, tmp_path, capsys):
     seq = chroms["chr2"]
-    calls = [("2", 100 + i, "A" if seq[99 + i] != "A" else "C", "G" if seq[99 + i] != "G" else "T") for i in range(10)]
+    calls = [
+        ("2", 100 + i, "A" if seq[99 + i] != "A" else "C", "G" if seq[99 + i] != "G" else "T")
+        for i in range(10)
+    ]
     tsv = write_calls(tmp_path / "calls.tsv", calls)
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_info:
@@ -183,8 +228,24 @@ def test_gc_matched_background_matches_gc_and_avoids_peaks(genome_path, tmp_path
     peaks = tmp_path / "peaks.bed"
     peaks.write_text("chr1\t15000\t15200\n1\t16000\t16200\nchr2\t400\t600\n")
     out = tmp_path / "out"
-    prepare(["--genome", str(genome_path), "--peaks", str(peaks), "--background-per-peak", "3",
-             "--gc-tolerance", "0.05", "--val-fraction", "0", "--test-fraction", "0.3", "--out", str(out)])  # fmt: skip
+    prepare(
+        [
+            "--genome",
+            str(genome_path),
+            "--peaks",
+            str(peaks),
+            "--background-per-peak",
+            "3",
+            "--gc-tolerance",
+            "0.05",
+            "--val-fraction",
+            "0",
+            "--test-fraction",
+            "0.3",
+            "--out",
+            str(out),
+        ]
+    )
     records = load_fasta(out / "regions.fa.gz")
     peak_gc = {r.id: gc_fraction(r.tokens) for r in records if r.fields["label"] == "1"}
     background = [r for r in records if r.fields["label"] == "0"]
@@ -195,8 +256,12 @@ def test_gc_matched_background_matches_gc_and_avoids_peaks(genome_path, tmp_path
     for r in background:
         chrom, start, end = r.genome_interval
         assert (genome.fetch(chrom, start, end) == r.tokens).all()
-    check_disjoint({"peak": [(*r.genome_interval, r.id) for r in records if r.fields["label"] == "1"],
-                    "background": [(*r.genome_interval, r.id) for r in background]})  # fmt: skip
+    check_disjoint(
+        {
+            "peak": [(*r.genome_interval, r.id) for r in records if r.fields["label"] == "1"],
+            "background": [(*r.genome_interval, r.id) for r in background],
+        }
+    )
 
 
 def test_sequences_keep_their_words_and_overlapping_records_are_dropped(tmp_path, capsys):
@@ -235,11 +300,24 @@ def test_bad_input_is_one_line(genome_path, tmp_path, capsys, arguments, expecte
 @pytest.mark.skipif(not (SHARED / "genome").is_dir(), reason="needs ../shared/data (GRCh37 chr20, BRCA SNVs)")
 def test_real_brca_snvs_match_grch37_chr20(tmp_path, capsys):
     out = tmp_path / "out"
-    main(["--genome", str(SHARED / "genome" / "GRCh37_chr20.fa.gz"), "--tile", "20:53800000-53900000",
-          "--mutations", str(SHARED / "bench" / "brca100_chr20_snvs.tsv.gz"), "--out", str(out)])  # fmt: skip
+    main(
+        [
+            "--genome",
+            str(SHARED / "genome" / "GRCh37_chr20.fa.gz"),
+            "--tile",
+            "20:53800000-53900000",
+            "--mutations",
+            str(SHARED / "bench" / "brca100_chr20_snvs.tsv.gz"),
+            "--out",
+            str(out),
+        ]
+    )
     report = capsys.readouterr().out
     assert "11413 SNVs read; REF checked against the genome for 11413: 11413 match, 0 differ" in report
     # The 68 SNVs of the demo slice, at 63 distinct (site, alt) pairs in this file.
-    calls = sum(int(line.rsplit("AC=", 1)[1]) for line in gzip.open(out / "mutations.vcf.gz", "rt")
-                if not line.startswith("#"))  # fmt: skip
+    calls = sum(
+        int(line.rsplit("AC=", 1)[1])
+        for line in gzip.open(out / "mutations.vcf.gz", "rt")
+        if not line.startswith("#")
+    )
     assert calls == 68

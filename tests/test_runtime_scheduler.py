@@ -277,3 +277,21 @@ def test_closing_ordered_map_early_cancels_and_discards():
         rt.submit(lambda: None, priority=1000).result(TIMEOUT)  # drain what was running
     assert len(started) <= 5  # at most prefetch + 1 ever started
     assert sorted(discarded) == sorted(started)[1:]  # all that ran but was not read
+
+
+def test_ordered_map_chunksize_runs_several_items_per_task_in_order():
+    with Runtime(cpu_workers=2, io_workers=1, trace=True) as rt:
+        assert list(rt.ordered_map(lambda x: x * x, range(10), prefetch=2, chunksize=4, name="sq")) == [
+            x * x for x in range(10)
+        ]
+
+        def fetch_then_square(x: int):  # a generator task: its I/O subtask parks it, not a thread
+            value = yield rt.submit(lambda: x, pool="io", name=f"read {x}")
+            return value * value
+
+        got = list(rt.ordered_map(fetch_then_square, range(7), chunksize=3, start=5, name="gen"))
+        assert got == [x * x for x in range(7)]
+        names = {span[1] for span in rt.tracer.spans}
+    assert {"sq 0-3", "sq 4-7", "sq 8-9", "gen 5-7", "gen 8-10", "gen 11-11"} <= names
+    with Runtime(cpu_workers=1, io_workers=1) as rt, pytest.raises(ValueError, match="chunksize"):
+        next(rt.ordered_map(abs, [1], chunksize=0))

@@ -222,7 +222,9 @@ def test_mix_check_outside_hotspots_recovers_the_mix_the_hotspots_tilt(table, ct
 
 
 def test_validate_reports_the_refit_and_refuses_a_mix_it_cannot_recover(fasta, tmp_path, capsys):
-    big = write_fasta(tmp_path / "big.fa", {f"s{i}": random_seq(np.random.default_rng(i), 20_000) for i in range(5)})
+    big = write_fasta(
+        tmp_path / "big.fa", {f"s{i}": random_seq(np.random.default_rng(i), 20_000) for i in range(5)}
+    )
     args = cli_args(big, tmp_path / "ok")
     args[args.index("--mean-rate") + 1], args[args.index("--genomes") + 1] = "1e-3", "100"
     main([*args, "--validate"])

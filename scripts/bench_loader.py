@@ -1,0 +1,310 @@
+"""Loader benchmark: shuffled 1000-bp windows, batch 64, four ways, in one run.
+
+    python scripts/bench_loader.py                # GRCh37 chr20 when ../shared/data/genome has it
+    python scripts/bench_loader.py --bases 20000000 --seconds 3
+
+(a) torch DataLoader, map-style (one window per item, read from the FASTA), 2 workers;
+(b) the same DataLoader with 0 workers; (c) the M:N runtime reading windows straight from
+the FASTA (I/O tasks: one `os.preadv` per window; CPU tasks: lookup table + compaction);
+(d) the runtime gathering windows from the token cache (a memory-mapped, tokenized copy).
+
+Every path reads the same windows in the same order (checked: their first batches are
+equal). The source (BGZF, gzip or plain) is first rewritten as a plain 60-column FASTA
+with a `.fai` in the work folder, so all paths read the same file from the page cache.
+Printed per path: MB/s of bases, CPU-s per GB (process CPU, DataLoader workers included),
+time to the first batch, main-thread CPU µs per batch, ratio to (a). The last line is
+machine-readable: ``fasta_vs_dataloader=<c/a> cache_vs_dataloader=<d/a> cpu_s_per_gb=<worse of c, d>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqmodel.data import alphabet
+from seqmodel.data.fasta_chunks import FastaWindows, read_fasta_chunks
+from seqmodel.data.token_cache import open_token_cache
+from seqmodel.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[1]
+GENOME = REPO.parent / "shared" / "data" / "genome" / "GRCh37_chr20.fa.gz"
+WIDTH = 60
+
+
+@dataclass
+class Result:
+    name: str
+    batches: int
+    bases: int
+    wall_s: float
+    cpu_s: float
+    first_ms: float
+    main_us: float
+    head: list[np.ndarray]
+
+    @property
+    def mb_s(self) -> float:
+        return self.bases / self.wall_s / 1e6
+
+    @property
+    def cpu_s_per_gb(self) -> float:
+        return self.cpu_s / (self.bases / 1e9)
+
+
+def write_plain(source: Path | None, bases: int, out: Path, seed: int) -> list[tuple[str, int]]:
+    """A 60-column FASTA (+ .fai) of at most `bases` bases: from `source`, else random DNA."""
+    records: list[tuple[str, int]] = []
+    fai = []
+    with open(out, "wb") as handle:
+
+        def write(name: str, chunks: Iterable[np.ndarray]) -> None:
+            header = f">{name}\n".encode()
+            handle.write(header)
+            offset, length, pending = handle.tell(), 0, b""
+            for tokens in chunks:
+                text = pending + alphabet.DECODE_LUT[tokens].tobytes()
+                full = len(text) // WIDTH * WIDTH
+                lines = np.frombuffer(text[:full], np.uint8).reshape(-1, WIDTH)
+                handle.write(np.hstack([lines, np.full((len(lines), 1), 10, np.uint8)]).tobytes())
+                pending = text[full:]
+                length += len(tokens)
+            if pending:
+                handle.write(pending + b"\n")
+            records.append((name, length))
+            fai.append(f"{name}\t{length}\t{offset}\t{WIDTH}\t{WIDTH + 1}\n")
+
+        if source is None:
+            rng = np.random.default_rng(seed)
+            left, index = bases, 0
+            while left > 0:
+                n = min(left, 10_000_000)
+                write(f"synthetic{index}", (rng.integers(0, 4, n, dtype=np.uint8),))
+                left, index = left - n, index + 1
+        else:
+            left = bases
+            current: str | None = None
+            pieces: list[np.ndarray] = []
+            for chunk in read_fasta_chunks(source):
+                if left <= 0:
+                    break
+                current = chunk.record_id
+                pieces.append(chunk.tokens[:left])
+                left -= len(pieces[-1])
+                if chunk.last or left <= 0:
+                    write(current, pieces)
+                    pieces = []
+    Path(f"{out}.fai").write_text("".join(fai))
+    return records
+
+
+def window_batches(records: list[tuple[str, int]], window: int, batch: int, seed: int):
+    """Shuffled non-overlapping windows inside the records: [(name, start)] and flat starts."""
+    names, starts, flat = [], [], []
+    offset = 0
+    for name, length in records:
+        s = np.arange(0, length - window + 1, window)
+        names += [name] * len(s)
+        starts.append(s)
+        flat.append(s + offset)
+        offset += length
+    order = np.random.default_rng(seed).permutation(len(names))
+    starts_all, flat_all = np.concatenate(starts)[order], np.concatenate(flat)[order]
+    pairs = [(names[i], int(s)) for i, s in zip(order, starts_all, strict=True)]
+    n = len(pairs) // batch * batch
+    return pairs[:n], flat_all[:n]
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Map-style: item i is window i (cycling), read from the FASTA and tokenized."""
+
+    def __init__(self, path: Path, pairs: list[tuple[str, int]], window: int, items: int):
+        self.path, self.pairs, self.window, self.items = path, pairs, window, items
+        self.reader = FastaWindows(path, window)  # for its .fai arithmetic
+        self.fd: int | None = None
+
+    def __len__(self) -> int:
+        return self.items
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self.fd is None:  # opened in each worker process
+            self.fd = os.open(self.path, os.O_RDONLY)
+        name, start = self.pairs[index % len(self.pairs)]
+        lo, hi = self.reader.byte_range(name, start)
+        raw = os.pread(self.fd, hi - lo, lo).replace(b"\n", b"")
+        return torch.from_numpy(alphabet.ENCODE_LUT[np.frombuffer(raw, np.uint8)])
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(
+    name: str, make: Callable[[], Iterator[torch.Tensor]], seconds: float, max_batches: int
+) -> Result:
+    head: list[np.ndarray] = []
+    count = bases = 0
+    cpu0, main0, t0 = cpu_seconds(), time.thread_time(), time.perf_counter()
+    first = None
+    iterator = make()
+    for batch in iterator:
+        if first is None:
+            first = time.perf_counter() - t0
+        if len(head) < 3:
+            head.append(batch.numpy().copy())
+        count += 1
+        bases += batch.numel()
+        if count >= max_batches or time.perf_counter() - t0 >= seconds:
+            break
+    del iterator  # DataLoader workers are joined here, so their CPU time is counted
+    import gc
+
+    gc.collect()
+    wall = time.perf_counter() - t0
+    main = time.thread_time() - main0
+    return Result(
+        name, count, bases, wall, cpu_seconds() - cpu0, 1e3 * (first or 0.0), 1e6 * main / count, head
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fasta", type=Path, default=GENOME if GENOME.is_file() else None)
+    parser.add_argument("--bases", type=int, default=70_000_000, help="at most this many bases of the source")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per path, at most")
+    parser.add_argument("--max-batches", type=int, default=20_000, help="per path, at most")
+    parser.add_argument("--window", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cpu-workers", type=int, default=None, help="runtime thinkers (default: CPUs)")
+    parser.add_argument("--io-workers", type=int, default=1)
+    parser.add_argument("--prefetch", type=int, default=4, help="runtime tasks in flight")
+    parser.add_argument("--batches-per-task", type=int, default=4, help="runtime paths: batches per task")
+    parser.add_argument("--dataloader-workers", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None, help="kept when given (reused next run)")
+    parser.add_argument("--trace", type=Path, default=None, help="Chrome trace of the runtime paths")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_loader."))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        plain = workdir / "genome.fa"
+        t = time.perf_counter()
+        if not (plain.is_file() and Path(f"{plain}.fai").is_file()):
+            write_plain(args.fasta, args.bases, plain, args.seed)
+        records = [
+            (f[0], int(f[1]))
+            for f in (line.split("\t") for line in Path(f"{plain}.fai").read_text().splitlines())
+        ]
+        size, seconds = plain.stat().st_size / 1e6, time.perf_counter() - t
+        print(f"source: {args.fasta or 'generated'}; plain copy {size:.0f} MB in {seconds:.1f} s")
+        pairs, flat = window_batches(records, args.window, args.batch_size, args.seed)
+        per_batch = args.batch_size
+        batches = len(pairs) // per_batch
+        print(f"{len(pairs)} shuffled {args.window}-bp windows = {batches} batches of {per_batch}")
+
+        def cycle_batches(items):
+            index = 0
+            while True:
+                yield items[index % batches * per_batch : (index % batches + 1) * per_batch]
+                index += 1
+
+        t = time.perf_counter()
+        rt = Runtime(cpu_workers=args.cpu_workers, io_workers=args.io_workers, trace=args.trace is not None)
+        startup_ms = 1e3 * (time.perf_counter() - t)
+        try:
+            t = time.perf_counter()
+            cache = open_token_cache(plain, workdir / "cache", runtime=rt)
+            cache_s = time.perf_counter() - t
+            print(
+                f"runtime: {rt.cpu.size} CPU + {rt.io.size} I/O workers, started in {startup_ms:.2f} ms; "
+                f"token cache {len(cache.tokens) / 1e6:.0f} Mb ready in {cache_s:.2f} s (built once); "
+                f"{args.batches_per_task} batches per task, {args.prefetch} tasks in flight"
+            )
+            items = args.max_batches * per_batch
+
+            def dataloader(workers: int) -> Callable[[], Iterator[torch.Tensor]]:
+                def make():
+                    dataset = WindowDataset(plain, pairs, args.window, items)
+                    loader = torch.utils.data.DataLoader(dataset, batch_size=per_batch, num_workers=workers)
+                    return iter(loader)
+
+                return make
+
+            reader = FastaWindows(plain, args.window)
+            fasta_batch = reader.batch_task(rt)
+            number = {name: i for i, name in enumerate(reader.names)}
+            rows = np.array([(number[name], start) for name, start in pairs], dtype=np.int64)
+
+            def from_fasta():
+                for tokens in rt.ordered_map(
+                    fasta_batch,
+                    cycle_batches(rows),
+                    prefetch=args.prefetch,
+                    name="tokenize batch",
+                    chunksize=args.batches_per_task,
+                ):
+                    yield torch.from_numpy(tokens)
+
+            def from_cache():
+                for tokens in rt.ordered_map(
+                    lambda starts: cache.windows(starts, args.window),
+                    cycle_batches(flat),
+                    prefetch=args.prefetch,
+                    name="gather batch",
+                    chunksize=args.batches_per_task,
+                ):
+                    yield torch.from_numpy(tokens)
+
+            paths = [
+                (f"(a) DataLoader, {args.dataloader_workers} workers", dataloader(args.dataloader_workers)),
+                ("(b) DataLoader, 0 workers", dataloader(0)),
+                ("(c) runtime, from FASTA", lambda: from_fasta()),
+                ("(d) runtime, token cache", lambda: from_cache()),
+            ]
+            results = [measure(name, make, args.seconds, args.max_batches) for name, make in paths]
+            reader.close()
+            if args.trace is not None and rt.tracer is not None:
+                rt.tracer.write_chrome_trace(args.trace)
+                print(f"trace: {args.trace}\n{rt.tracer.format_summary()}")
+        finally:
+            rt.close()
+
+        for r in results[1:]:
+            for x, y in zip(results[0].head, r.head, strict=False):
+                if not np.array_equal(x, y):
+                    sys.exit(f"{r.name}: batches differ from {results[0].name}")
+        base = results[0].mb_s
+        print(
+            f"\n{'path':<28}{'batches':>8}{'MB/s':>9}{'CPU-s/GB':>10}{'first ms':>10}"
+            f"{'main µs/b':>11}{'vs (a)':>8}"
+        )
+        for r in results:
+            print(
+                f"{r.name:<28}{r.batches:>8}{r.mb_s:>9.0f}{r.cpu_s_per_gb:>10.2f}{r.first_ms:>10.1f}"
+                f"{r.main_us:>11.0f}{r.mb_s / base:>7.1f}x"
+            )
+        worst_cpu = max(results[2].cpu_s_per_gb, results[3].cpu_s_per_gb)
+        fasta, cached = results[2].mb_s / base, results[3].mb_s / base
+        print(
+            f"fasta_vs_dataloader={fasta:.1f} cache_vs_dataloader={cached:.1f} cpu_s_per_gb={worst_cpu:.2f}"
+        )
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
