@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
 from seqmodel.data.fasta import read_fasta
@@ -121,6 +121,13 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
     from seqmodel.models.checkpoint import load_trained_model
     from seqmodel.models.predictor import RecordPredictor
 
+    for key in ("ckpt_path", "input", "output"):
+        if OmegaConf.is_missing(cfg, key):
+            raise SeqmodelInputError(
+                None,
+                None,
+                f"Missing mandatory value: {key} (usage: seqmodel-predict ckpt_path=... input=... output=...)",
+            )
     output = Path(cfg.output)
     track_suffix(output)
     device = pick_device(cfg.predict.device)

@@ -53,11 +53,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     offline_first()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    L.seed_everything(cfg.seed, workers=True)
-    configure_cuda(cfg.cuda)
 
     datamodule = SeqDataModule(**cfg.data, **cfg.loader, seed=cfg.seed)
     datamodule.setup()
+    L.seed_everything(cfg.seed, workers=True)
+    configure_cuda(cfg.cuda)
     module = SeqLightningModule(
         model={
             k: OmegaConf.to_container(cfg.model[k], resolve=True)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from seqmodel.errors import SeqmodelInputError
 from seqmodel.models.network import POOLINGS, SeqModel
 
 TRUNK = {
@@ -56,5 +57,5 @@ def test_masked_positions_do_not_enter_the_pooled_output():
 
 
 def test_unknown_cell_is_rejected():
-    with pytest.raises(ValueError, match="cell"):
+    with pytest.raises(SeqmodelInputError, match="cell"):
         SeqModel(2, {**TRUNK, "cell": "rnn"}, {"hidden": 4}, {"hidden": 4})

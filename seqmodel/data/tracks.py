@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data.writers import atomic_text
+from seqmodel.data.writers import atomic_text, write_errors_name
 from seqmodel.errors import SeqmodelInputError
 
 TEXT_SUFFIXES = (".bedgraph", ".bedgraph.gz", ".bg", ".bg.gz", ".tsv", ".tsv.gz")
@@ -105,13 +105,15 @@ class TrackWriter:
                 bedgraph_lines(record_id, values, start, merge=not self.suffix.startswith(".tsv"))
             )
         else:
-            self._fill_to(start)
-            self._spool.write(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+            with write_errors_name(self.path):
+                self._fill_to(start)
+                self._spool.write(np.ascontiguousarray(values, dtype=np.float32).tobytes())
             self._position += len(values)
 
     def end_record(self, record_id: str, length: int) -> None:
         if self.suffix in BINARY_SUFFIXES:
-            self._fill_to(length)
+            with write_errors_name(self.path):
+                self._fill_to(length)
             self._records.append((record_id, length, self._spooled))
             self._spooled += length
             self._position = 0
@@ -133,10 +135,11 @@ class TrackWriter:
                     else None
                 )
                 tmp = self._spool_dir / "out"
-                if self.suffix == ".npz":
-                    write_npz(tmp, self._records, values)
-                else:
-                    write_bigwig(tmp, self._records, values)
+                with write_errors_name(self.path):
+                    if self.suffix == ".npz":
+                        write_npz(tmp, self._records, values)
+                    else:
+                        write_bigwig(tmp, self._records, values)
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, self.path)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -13,6 +14,30 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.errors import SeqmodelInputError
+
+OUT_OF_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def write_errors_name(path: Path) -> Iterator[None]:
+    """A full disk (or file size limit) while writing `path` becomes an error naming `path`."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in OUT_OF_SPACE:
+            raise SeqmodelInputError(path, None, f"cannot write: {error.strerror}") from None
+        raise
+
+
+class GuardedWriter:
+    """A text stream whose write errors name the output file."""
+
+    def __init__(self, stream: io.TextIOBase, path: Path):
+        self.stream, self.path = stream, path
+
+    def write(self, text: str) -> int:
+        with write_errors_name(self.path):
+            return self.stream.write(text)
 
 
 @contextlib.contextmanager
@@ -31,13 +56,14 @@ def atomic_text(path: str | os.PathLike) -> Iterator[io.TextIOBase]:
         with os.fdopen(fd, "wb") as raw:
             binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.name.endswith(".gz") else raw
             text = io.TextIOWrapper(binary, encoding="ascii", newline="\n")
-            yield text
-            text.flush()
-            text.detach()
-            if binary is not raw:
-                binary.close()  # writes the gzip trailer; leaves `raw` open
-            raw.flush()
-            os.fsync(raw.fileno())
+            yield GuardedWriter(text, path)
+            with write_errors_name(path):
+                text.flush()
+                text.detach()
+                if binary is not raw:
+                    binary.close()  # writes the gzip trailer; leaves `raw` open
+                raw.flush()
+                os.fsync(raw.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:

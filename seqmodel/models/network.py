@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqmodel.data import alphabet
+from seqmodel.errors import SeqmodelInputError
 
 POOLINGS = ("final", "mean", "max", "attention")
 
@@ -31,7 +32,9 @@ class Trunk(nn.Module):
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
-            raise ValueError(f"model.trunk.cell must be 'lstm' or 'gru', got {cell!r}")
+            raise SeqmodelInputError(
+                None, "config", f"model.trunk.cell must be 'lstm' or 'gru', got {cell!r}"
+            )
         layers: list[nn.Module] = []
         channels = 4
         for _ in range(conv_layers):
@@ -84,7 +87,9 @@ class PooledHead(nn.Module):
     def __init__(self, in_features: int, hidden: int, num_classes: int, pooling: str = "attention"):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"model.pooled_head.pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise SeqmodelInputError(
+                None, "config", f"model.pooled_head.pooling must be one of {POOLINGS}, got {pooling!r}"
+            )
         self.pooling = pooling
         self.score = nn.Linear(in_features, 1) if pooling == "attention" else None
         self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, num_classes))

@@ -1,0 +1,201 @@
+"""Bad input through the real command-line entry points: one line naming the file and where,
+a non-zero exit, no traceback and nothing at the output path.
+
+The entry points run in-process (the same Hydra apps as the console scripts) to keep the
+table fast; `test_predict.py` and `test_train.py` run a few of them as real subprocesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import sys
+
+import numpy as np
+import pytest
+
+from seqmodel import predict, train
+
+
+def run_inprocess(main, argv: list[str]) -> tuple[int, str]:
+    """(exit code, stderr) of a console-script main called with `argv`."""
+    old_argv, err = sys.argv, io.StringIO()
+    sys.argv = ["seqmodel", *argv]
+    try:
+        with contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = old_argv
+    return code, err.getvalue()
+
+
+RANDOM_DNA = bytes(np.random.default_rng(0).choice(list(b"ACGT"), 20_000).astype(np.uint8))
+FASTA_CASES = {
+    "empty.fa": (b"", "empty.fa: no FASTA records"),
+    "no_header.fa": (b"ACGT\n", "no_header.fa:line 1: not FASTA: expected a '>' header line"),
+    "no_sequence.fa": (b">a\n>b\nACGT\n", "no_sequence.fa:record 1 (a): header with no sequence"),
+    "outside_iupac.fa": (
+        b">a\nACGT\n>b\nACGU\n",
+        "outside_iupac.fa:record 2 (b): character 'U' at position 4",
+    ),
+    "duplicate.fa": (b">a\nAC\n>a\nGT\n", "duplicate.fa:record 2 (a): duplicate record id 'a'"),
+    "truncated.fa.gz": (
+        gzip.compress(b">a\n" + RANDOM_DNA)[:3000],
+        "truncated.fa.gz: corrupt or truncated gzip",
+    ),
+    "binary.fa": (bytes(range(256)) * 8, "binary.fa"),
+}
+
+
+@pytest.mark.parametrize("name", list(FASTA_CASES))
+def test_bad_fasta_through_predict(tmp_path, tiny_checkpoint, name):
+    content, expected = FASTA_CASES[name]
+    fasta = tmp_path / name
+    fasta.write_bytes(content)
+    output = tmp_path / "out" / "risk.bedgraph"
+    output.parent.mkdir()
+    code, stderr = run_inprocess(
+        predict.main,
+        [
+            f"ckpt_path={tiny_checkpoint}",
+            f"input={fasta}",
+            f"output={output}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+    )
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], stderr
+    assert str(fasta) in lines[0]
+    assert list(output.parent.iterdir()) == []
+
+
+def test_directory_as_input(tmp_path, tiny_checkpoint):
+    code, stderr = run_inprocess(
+        predict.main,
+        [
+            f"ckpt_path={tiny_checkpoint}",
+            f"input={tmp_path}",
+            f"output={tmp_path / 'o.bedgraph'}",
+            "hydra.run.dir=/tmp/h",
+        ],
+    )
+    assert code == 2 and stderr.strip() == f"error: {tmp_path}: input file is a directory, expected a file"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b">a\r\nACGT\r\nAC\r\n", b">a\n" + b"ACGT" * 50_000 + b"\n"],
+    ids=["windows_line_endings", "very_long_single_line"],
+)
+def test_accepted_fasta_variants(tmp_path, tiny_checkpoint, content):
+    fasta = tmp_path / "ok.fa"
+    fasta.write_bytes(content)
+    output = tmp_path / "risk.bedgraph"
+    code, stderr = run_inprocess(
+        predict.main,
+        [
+            f"ckpt_path={tiny_checkpoint}",
+            f"input={fasta}",
+            f"output={output}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+    )
+    assert code == 0, stderr
+    assert output.stat().st_size > 0
+
+
+TRAIN_FASTA = b">r1 label=1\nACGTACGTACGTACGTACGT\n>r2 label=0\nGGGGCCCCAAAATTTTACGT\n>r3 label=0\nACGTTTTTACGTAAAACCCC\n"
+MUTATION_CASES = {
+    "ref_mismatch.vcf": (
+        b"##fileformat=VCFv4.2\nr1\t2\t.\tA\tT\n",
+        "ref_mismatch.vcf:line 2: REF A does not match",
+    ),
+    "past_end.vcf": (
+        b"r1\t21\t.\tA\tT\n",
+        "past_end.vcf:line 1: position 21 is past the end of r1 (length 20)",
+    ),
+    "unknown_chrom.vcf": (b"chrQ\t5\t.\tA\tT\n", "unknown_chrom.vcf: no site falls on any FASTA record"),
+    "malformed.vcf": (b"r1\t5\t.\n", "malformed.vcf:line 1: expected >= 5 tab-separated VCF columns"),
+    "zero_pos.vcf": (b"r1\t0\t.\tA\tT\n", "zero_pos.vcf:line 1: POS 0 must be >= 1"),
+    "not_a_number.vcf": (b"r1\tfive\t.\tA\tT\n", "not_a_number.vcf:line 1: POS 'five' is not an integer"),
+    "negative.bed": (b"r1\t-1\t3\n", "negative.bed:line 1: need 0 <= start < end"),
+    "empty_interval.bed": (b"r1\t4\t4\n", "empty_interval.bed:line 1: need 0 <= start < end"),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATION_CASES))
+def test_bad_mutations_through_train(tmp_path, name):
+    content, expected = MUTATION_CASES[name]
+    fasta, mutations = tmp_path / "train.fa", tmp_path / name
+    fasta.write_bytes(TRAIN_FASTA)
+    mutations.write_bytes(content)
+    code, stderr = run_inprocess(
+        train.main,
+        [f"data.fasta={fasta}", f"data.mutations={mutations}", "data.true_rate=null", "logger=none",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+    )  # fmt: skip
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and expected in lines[0], stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "fasta, expected",
+    [
+        (b">r1 label=1\nACGT\n>r2\nACGT\n", "record 2 (r2): missing sequence label"),
+        (b">r1 label=1\nACGT\n>r2 label=ctcf\nACGT\n", "record 1 (r1): mixed label types"),
+    ],
+    ids=["missing_label", "mixed_label_types"],
+)
+def test_bad_labels_through_train(tmp_path, fasta, expected):
+    path = tmp_path / "labels.fa"
+    path.write_bytes(fasta)
+    code, stderr = run_inprocess(
+        train.main,
+        [
+            f"data.fasta={path}",
+            "data.mutations=null",
+            "data.true_rate=null",
+            "logger=none",
+            f"hydra.run.dir={tmp_path}",
+        ],
+    )
+    assert code == 2 and expected in stderr.strip(), stderr
+
+
+@pytest.mark.parametrize(
+    "main, argv, expected",
+    [
+        (train.main, ["model.trunk.hiden_size=3"], "Key 'hiden_size' is not in struct"),
+        (train.main, ["model.trunk.cell=rnn"], "model.trunk.cell must be 'lstm' or 'gru', got 'rnn'"),
+        (predict.main, ["ckpt_path=x.ckpt", "output=o.bedgraph"], "Missing mandatory value: input"),
+        (predict.main, ["ckpt_path=x.ckpt", "input=x.fa", "output=o.txt"], "unsupported output type"),
+    ],
+    ids=["unknown_key", "bad_value", "missing_required_path", "unknown_output_type"],
+)
+def test_bad_config(tmp_path, main, argv, expected):
+    code, stderr = run_inprocess(main, [*argv, "logger=none", f"hydra.run.dir={tmp_path}"] if main is train.main
+                                 else [*argv, f"hydra.run.dir={tmp_path}"])  # fmt: skip
+    assert code != 0 and expected in stderr, stderr
+    assert "Traceback" not in stderr
+
+
+def test_bad_checkpoint_through_predict(tmp_path, small_fasta):
+    ckpt = tmp_path / "cut.ckpt"
+    ckpt.write_bytes(b"PK\x03\x04 truncated")
+    code, stderr = run_inprocess(
+        predict.main,
+        [
+            f"ckpt_path={ckpt}",
+            f"input={small_fasta}",
+            f"output={tmp_path / 'o.bedgraph'}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+    )
+    assert code == 2 and stderr.startswith(f"error: {ckpt}: unreadable or truncated checkpoint")
