@@ -20,6 +20,9 @@ from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_t
 from seqmodel.errors import SeqmodelInputError, run_cli
 
 
+USAGE = "seqmodel-predict ckpt_path=... input=... output=..."
+
+
 def sequences_path(output: str | os.PathLike) -> Path:
     """`risk.bedgraph` -> `risk.sequences.tsv`: the output's stem (format suffix dropped)."""
     output = Path(output)
@@ -126,7 +129,7 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
             raise SeqmodelInputError(
                 None,
                 None,
-                f"Missing mandatory value: {key} (usage: seqmodel-predict ckpt_path=... input=... output=...)",
+                f"Missing mandatory value: {key} (usage: {USAGE})",
             )
     output = Path(cfg.output)
     track_suffix(output)

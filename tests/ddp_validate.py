@@ -23,9 +23,13 @@ if __name__ == "__main__":
         batch_size=16,
     )
     trainer = L.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto",
-        logger=False, enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     if trainer.is_global_zero:
         with open(out, "w") as handle:

@@ -110,7 +110,9 @@ def test_accepted_fasta_variants(tmp_path, tiny_checkpoint, content):
     assert output.stat().st_size > 0
 
 
-TRAIN_FASTA = b">r1 label=1\nACGTACGTACGTACGTACGT\n>r2 label=0\nGGGGCCCCAAAATTTTACGT\n>r3 label=0\nACGTTTTTACGTAAAACCCC\n"
+TRAIN_FASTA = (
+    b">r1 label=1\nACGTACGTACGTACGTACGT\n>r2 label=0\nGGGGCCCCAAAATTTTACGT\n>r3 label=0\nACGTTTTTACGTAAAACCCC\n"
+)
 MUTATION_CASES = {
     "ref_mismatch.vcf": (
         b"##fileformat=VCFv4.2\nr1\t2\t.\tA\tT\n",
@@ -137,9 +139,14 @@ def test_bad_mutations_through_train(tmp_path, name):
     mutations.write_bytes(content)
     code, stderr = run_inprocess(
         train.main,
-        [f"data.fasta={fasta}", f"data.mutations={mutations}", "data.true_rate=null", "logger=none",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-    )  # fmt: skip
+        [
+            f"data.fasta={fasta}",
+            f"data.mutations={mutations}",
+            "data.true_rate=null",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+    )
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and expected in lines[0], stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -180,8 +187,12 @@ def test_bad_labels_through_train(tmp_path, fasta, expected):
     ids=["unknown_key", "bad_value", "missing_required_path", "unknown_output_type"],
 )
 def test_bad_config(tmp_path, main, argv, expected):
-    code, stderr = run_inprocess(main, [*argv, "logger=none", f"hydra.run.dir={tmp_path}"] if main is train.main
-                                 else [*argv, f"hydra.run.dir={tmp_path}"])  # fmt: skip
+    code, stderr = run_inprocess(
+        main,
+        [*argv, "logger=none", f"hydra.run.dir={tmp_path}"]
+        if main is train.main
+        else [*argv, f"hydra.run.dir={tmp_path}"],
+    )
     assert code != 0 and expected in stderr, stderr
     assert "Traceback" not in stderr
 

@@ -68,9 +68,13 @@ def test_validation_metrics_reduced_over_two_ranks_equal_one_rank(tmp_path, tiny
         out = tmp_path / f"metrics{devices}.json"
         result = subprocess.run(
             [sys.executable, str(script), str(tiny_checkpoint), str(devices), str(out)],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        )  # fmt: skip
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         results[devices] = json.loads(out.read_text())
     for name in ("val/base_auroc", "val/base_auprc", "val/seq_auroc", "val/seq_acc", "val/pearson_true_rate"):

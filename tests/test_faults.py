@@ -13,8 +13,15 @@ import numpy as np
 
 
 def predict_command(tmp_path, ckpt, fasta, output):
-    return [sys.executable, "-m", "seqmodel.predict", f"ckpt_path={ckpt}", f"input={fasta}", f"output={output}",
-            f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "seqmodel.predict",
+        f"ckpt_path={ckpt}",
+        f"input={fasta}",
+        f"output={output}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    ]
 
 
 def big_fasta(tmp_path, bases=400_000):
@@ -30,8 +37,10 @@ def test_kill_9_during_prediction_leaves_no_output(tmp_path, tiny_checkpoint):
     output = out_dir / "risk.bedgraph"
     process = subprocess.Popen(
         predict_command(tmp_path, tiny_checkpoint, big_fasta(tmp_path), output),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     # Wait until the temporary output exists and is being written, then kill.
     while not any(p.stat().st_size > 0 for p in out_dir.glob(".risk.bedgraph.*")):
@@ -52,9 +61,13 @@ def test_disk_full_is_a_clean_error_without_partial_output(tmp_path, tiny_checkp
     output = tmp_path / "risk.bedgraph"
     result = subprocess.run(
         predict_command(tmp_path, tiny_checkpoint, big_fasta(tmp_path, 60_000), output),
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, preexec_fn=_small_file_limit,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_small_file_limit,
         env={**os.environ, "TQDM_DISABLE": "1"},
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"error: {output}: cannot write: File too large"
     assert "Traceback" not in result.stderr

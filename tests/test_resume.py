@@ -18,11 +18,19 @@ from tests.conftest import TINY_MODEL
 
 def train_command(run_dir: Path, window_dir: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "seqmodel.train", f"hydra.run.dir={run_dir}", *TINY_MODEL,
-        "trainer.max_epochs=2", "logger=none", "test=false", "callbacks.last.every_n_train_steps=5",
+        sys.executable,
+        "-m",
+        "seqmodel.train",
+        f"hydra.run.dir={run_dir}",
+        *TINY_MODEL,
+        "trainer.max_epochs=2",
+        "logger=none",
+        "test=false",
+        "callbacks.last.every_n_train_steps=5",
         "+callbacks.window_log._target_=seqmodel.models.callbacks.WindowLog",
-        f"+callbacks.window_log.dirpath={window_dir}", *extra,
-    ]  # fmt: skip
+        f"+callbacks.window_log.dirpath={window_dir}",
+        *extra,
+    ]
 
 
 def lines(path: Path) -> list[list[int]]:
