@@ -19,7 +19,6 @@ from seqmodel.data.tracks import TrackWriter, track_suffix
 from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.errors import SeqmodelInputError, run_cli
 
-
 USAGE = "seqmodel-predict ckpt_path=... input=... output=..."
 
 

@@ -110,8 +110,12 @@ def test_accepted_fasta_variants(tmp_path, tiny_checkpoint, content):
     assert output.stat().st_size > 0
 
 
-TRAIN_FASTA = (
-    b">r1 label=1\nACGTACGTACGTACGTACGT\n>r2 label=0\nGGGGCCCCAAAATTTTACGT\n>r3 label=0\nACGTTTTTACGTAAAACCCC\n"
+TRAIN_FASTA = b"".join(
+    [
+        b">r1 label=1\nACGTACGTACGTACGTACGT\n",
+        b">r2 label=0\nGGGGCCCCAAAATTTTACGT\n",
+        b">r3 label=0\nACGTTTTTACGTAAAACCCC\n",
+    ]
 )
 MUTATION_CASES = {
     "ref_mismatch.vcf": (
