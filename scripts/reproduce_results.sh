@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train and evaluate the runs of docs/results.md (run scripts/prepare_results_data.sh first).
 #   scripts/reproduce_results.sh                      # whatever device is present
-#   TRAIN_ARGS="trainer=gpu" scripts/reproduce_results.sh
+#   TRAIN_ARGS="trainer.accelerator=gpu" scripts/reproduce_results.sh
+#   STAGES=evaluate scripts/reproduce_results.sh     # re-score the checkpoints already in $RUNS
 # Each run lands in $RUNS/<experiment>/ (checkpoints/, csv/, results.json); the tables are
 # written to $RUNS/tables.md.
 set -euo pipefail
@@ -10,11 +11,15 @@ PYTHON=${PYTHON:-python}
 RUNS=${RUNS:-outputs/results}
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 read -r -a EVAL_ARGS <<< "${EVAL_ARGS:-}"
+STAGES=${STAGES:-train evaluate}
 EXPERIMENTS=(ctcf_joint ctcf_base_only ctcf_seq_only p73_joint chr20_joint)
 
-for experiment in "${EXPERIMENTS[@]}"; do
-  "$PYTHON" -m seqmodel.train experiment="$experiment" hydra.run.dir="$RUNS/$experiment" "${TRAIN_ARGS[@]}"
-done
+if [[ " $STAGES " == *" train "* ]]; then
+  for experiment in "${EXPERIMENTS[@]}"; do
+    "$PYTHON" -m seqmodel.train experiment="$experiment" hydra.run.dir="$RUNS/$experiment" "${TRAIN_ARGS[@]}"
+  done
+fi
+[[ " $STAGES " == *" evaluate "* ]] || exit 0
 
 evaluate() {  # evaluate <experiment> <overrides...>
   local experiment=$1

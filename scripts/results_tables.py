@@ -25,6 +25,7 @@ METHOD_COLUMNS = (
     ("per_base_auprc_at_motifs", "AUPRC motif"),
     ("per_base_auprc_elsewhere", "AUPRC else"),
     ("pearson_true_rate", "Pearson"),
+    ("pearson_true_probability", "Pearson P"),
     ("spearman_true_rate", "Spearman"),
     ("kmer3_correlation", "3-mer r"),
     ("kmer5_correlation", "5-mer r"),
@@ -94,6 +95,7 @@ def main() -> None:
     if all(name in loaded for name, _ in ABLATION):
         keys = (
             ("per_base_auprc", "AUPRC"),
+            ("pearson_true_probability", "Pearson P"),
             ("per_base_auprc_at_motifs", "AUPRC motif"),
             ("per_base_auprc_elsewhere", "AUPRC else"),
             ("pearson_true_rate_at_motifs", "Pearson motif"),

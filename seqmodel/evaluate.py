@@ -10,9 +10,12 @@ Every method gives a per-base score and/or a per-sequence score on the held-out 
   (with `real_mutations`).
 
 Per base (valid A/C/G/T bases of the held-out records): AUROC and AUPRC against the observed
-mutations; Pearson and Spearman with the true rate; k-mer correlations (mean observed vs mean
-predicted per 3/5/7-mer) and the regional correlation (per genome window); the same at motif
-sites and elsewhere with `hits`; AUROC / AUPRC of the real mutations with `real_mutations`.
+mutations; Pearson and Spearman with the true rate, and Pearson with the true probability of
+the training target, 1 - (1 - rate)^N for N simulated genomes (the VCF's `AN`; a calibrated
+model of "mutated in >= 1 of N genomes" is not linear in the rate); k-mer correlations (mean
+observed vs mean predicted per 3/5/7-mer) and the regional correlation (per genome window);
+the same at motif sites and elsewhere with `hits`; AUROC / AUPRC of the real mutations with
+`real_mutations`.
 Per sequence: AUROC and AUPRC of the label. And the gap closure, (model - kmer7) / (oracle - kmer7).
 """
 
@@ -34,6 +37,7 @@ from seqmodel.data.fasta import REGION_ID, FastaRecord, load_fasta
 from seqmodel.data.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
 from seqmodel.data.splits import check_disjoint
 from seqmodel.data.targets import mutation_targets
+from seqmodel.data.variants import vcf_allele_number
 from seqmodel.data.writers import atomic_text
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.metrics import (
@@ -51,6 +55,7 @@ TABLE_COLUMNS = (
     ("per_base_auroc", "AUROC"),
     ("per_base_auprc", "AUPRC"),
     ("pearson_true_rate", "Pearson"),
+    ("pearson_true_probability", "Pearson P"),
     ("spearman_true_rate", "Spearman"),
     ("per_base_auprc_at_motifs", "AUPRC@motif"),
     ("per_base_auprc_elsewhere", "AUPRC@else"),
@@ -170,6 +175,10 @@ def per_base_metrics(score: np.ndarray, context: dict) -> dict[str, float | None
         "pearson_true_rate": pearson(score[valid], rate[valid]),
         "spearman_true_rate": spearman(score[valid], rate[valid]),
     }
+    if context["genomes"] is not None:
+        # The per-base target is "mutated in >= 1 of N genomes": compare on that scale too.
+        probability = 1 - (1 - rate[valid]) ** context["genomes"]
+        out["pearson_true_probability"] = pearson(score[valid], probability)
     for k, groups in context["kmer_groups"].items():
         known = valid & (groups >= 0)
         out[f"kmer{k}_correlation"] = grouped_correlation(
@@ -250,6 +259,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "regional_min_bases": int(cfg.metrics.regional_min_bases),
         "motif": _site_mask(cfg.hits, held_out) >= 0.5 if cfg.hits else None,
         "real": _site_mask(cfg.real_mutations, held_out) >= 0.5 if cfg.real_mutations else None,
+        "genomes": vcf_allele_number(cfg.data.mutations) if cfg.data.mutations else None,
     }
     per_base = {"model": base_scores}
     train_tokens = _records(train, train.tokens)
@@ -300,6 +310,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "training_records": len(train),
         "training_bases": int((train.tokens < 4).sum()),
         "classes": held_out.classes,
+        "genomes": context["genomes"],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     return results

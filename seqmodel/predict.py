@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
 from seqmodel.data.fasta import read_fasta
+from seqmodel.data.fasta_chunks import FastaChunk, read_fasta_chunks
 from seqmodel.data.targets import read_sites
 from seqmodel.data.tracks import TrackWriter, track_suffix
 from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.errors import SeqmodelInputError, run_cli
+from seqmodel.runtime import Runtime
 
 USAGE = "seqmodel-predict ckpt_path=... input=... output=..."
 
@@ -108,6 +110,30 @@ def region_records(
         raise SeqmodelInputError(regions_path, f"line {rows[0][2]}", f"no FASTA record named {chrom!r}")
 
 
+def chunked_records(chunks: Iterable[FastaChunk]) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
+    """Group a chunk stream into (record id, that record's token chunks), lazily, in bounded memory.
+
+    Each record's chunk iterator must be consumed before the next record is taken.
+    """
+    chunks = iter(chunks)
+    current = next(chunks, None)
+    while current is not None:
+        first = current
+
+        def record_chunks(chunk: FastaChunk = first) -> Iterator[np.ndarray]:
+            nonlocal current
+            while True:
+                yield chunk.tokens
+                if chunk.last:
+                    current = next(chunks, None)
+                    return
+                chunk = next(chunks)
+
+        yield first.record_id, record_chunks()
+        if current is first:
+            raise RuntimeError(f"record {first.record_id} was not consumed before the next one")
+
+
 def pick_device(name: str) -> str:
     import torch
 
@@ -152,8 +178,8 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
             records = region_records(cfg.input, cfg.regions, predictor.window // 2, regions)
             predictor.run(records, RegionSink(sink, regions))
         else:
-            records = ((record.id, [record.tokens]) for record in read_fasta(cfg.input))
-            predictor.run(records, sink)
+            with Runtime(cpu_workers=cfg.predict.cpu_workers, io_workers=cfg.predict.io_workers) as runtime:
+                predictor.run(chunked_records(read_fasta_chunks(cfg.input, runtime=runtime)), sink)
     progress.close()
     elapsed = time.perf_counter() - started
     bases = int(progress.n)

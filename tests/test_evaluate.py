@@ -96,6 +96,13 @@ def test_every_method_is_scored_and_the_oracle_matches_the_true_rate(demo_result
     assert info["held_out_records"] == 100 and info["held_out_motif_bases"] > 0
 
 
+def test_pearson_on_the_target_scale_uses_the_genomes_of_the_vcf(demo_results):
+    assert demo_results["evaluation"]["genomes"] == 100
+    oracle = demo_results["oracle"]
+    # The oracle scores the per-genome rate; P(mutated in >= 1 of 100) is not linear in it.
+    assert 0.5 < oracle["pearson_true_probability"] < oracle["pearson_true_rate"]
+
+
 def test_metrics_at_motif_sites_and_elsewhere(demo_results):
     oracle = demo_results["oracle"]
     # Motif hits are hotspots: the mutated share, hence AUPRC, is far higher there.

@@ -167,10 +167,13 @@ def test_windows_read_straight_from_an_indexed_fasta(tmp_path, runtime):
     windows = [("chr1", 0), ("chr2", 2000), ("chr1", 4000), ("chr1", 59), ("chr2", 61)]
     with FastaWindows(path, window=1000) as reader:
         tokens = reader.tokenize_rows(reader.read_rows(windows))
-        batches = list(
-            runtime.ordered_map(reader.batch_task(runtime), [windows, windows[::-1]], timeout=TIMEOUT)
-        )
+        groups = [[windows, windows[::-1]], [np.array([(0, 10), (1, 1999)])]]
+        done = runtime.ordered_map(reader.batches_task(runtime), groups, timeout=TIMEOUT)
+        batches = [batch for group in done for batch in group]
     for row, (name, start) in enumerate(windows):
         np.testing.assert_array_equal(tokens[row], alphabet.encode(records[name][start : start + 1000]))
     np.testing.assert_array_equal(batches[0], tokens)
     np.testing.assert_array_equal(batches[1], tokens[::-1])
+    np.testing.assert_array_equal(batches[2][1], alphabet.encode(records["chr2"][1999:2999]))
+    with pytest.raises(SeqmodelInputError, match="window 2500-3500 outside the record"):
+        reader.read_rows([("chr2", 2500)])

@@ -177,7 +177,7 @@ def test_fit_runs_on_the_runtime_writes_a_trace_and_leaves_no_threads(tmp_path):
     assert {f"assemble batch {i}" for i in range(steps)} <= set(names)
     assert names.count("assemble batch 0") == 2  # one per epoch
     workers = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert workers == {"cpu-0", "cpu-1", "io-0"}
+    assert workers == {"cpu-0", "cpu-1", "io-0"}  # cpu_workers=2 as asked
     metrics = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
     assert "loader/assemble_count" in metrics[0]
     datamodule.teardown("fit")

@@ -209,3 +209,16 @@ def test_region_past_the_record_end_is_a_clean_error(tmp_path, tiny_checkpoint):
         == f"error: {bed}:line 2: region end 50 is past the end of chrT (10)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chr.fa", "hydra", "regions.bed"]
+
+
+def test_chunked_records_regroup_a_chunk_stream(small_fasta):
+    from seqmodel.data.fasta_chunks import read_fasta_chunks
+    from seqmodel.predict import chunked_records
+
+    grouped = [
+        (rid, np.concatenate(list(chunks)))
+        for rid, chunks in chunked_records(read_fasta_chunks(small_fasta, chunk_bytes=16))
+    ]
+    assert [(rid, tokens.tolist()) for rid, tokens in grouped] == [
+        (r.id, r.tokens.tolist()) for r in load_fasta(small_fasta)
+    ]

@@ -16,6 +16,7 @@ from seqmodel.simulate import (
     mutation_spectrum,
     record_layout,
     simulate,
+    write_outputs,
 )
 from seqmodel.simulate_cli import main
 
@@ -237,6 +238,12 @@ def test_validate_reports_the_refit_and_refuses_a_mix_it_cannot_recover(fasta, t
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--validate: the refit recovers the mix with cosine" in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_bgzf_outputs_of_many_blocks_read_back_whole(tmp_path):
+    text = "".join(f"chr1\t{i}\t{i + 1}\t{i % 7}\n" for i in range(20_000))  # about 5 BGZF blocks
+    write_outputs({tmp_path / "big.bedgraph.gz": text})
+    assert gzip.decompress((tmp_path / "big.bedgraph.gz").read_bytes()).decode() == text
 
 
 def test_overlapping_records_are_an_error_and_leave_no_output(tmp_path, capsys):

@@ -16,7 +16,7 @@ import torch
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import SequenceDataset, load_dataset, split_records
 from seqmodel.data.windows import WindowSampler
-from seqmodel.runtime import Runtime
+from seqmodel.runtime import Runtime, available_cpus
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,11 @@ class SeqDataModule(L.LightningDataModule):
     token_cache: a folder for the FASTA's memory-mapped token cache (None: parse into memory).
 
     Loader settings (config group `loader`): cpu_workers (None: the CPUs this process may
-    use; 0: no runtime, batches made in the training thread), io_workers, prefetch (batches
-    in flight), pin_cores, trace (a path: Chrome trace JSON of every loader task, written at
-    teardown; other stages than fit get `<stem>.<stage>.json`), summary (log a per-task-kind
-    table at the end of each training epoch).
+    use but one, left to the training loop; 0: no runtime, batches made in the training
+    thread), io_workers, prefetch (batches in flight), pin_cores, trace (a path: Chrome
+    trace JSON of every loader task, written at teardown; other stages than fit get
+    `<stem>.<stage>.json`), summary (log a per-task-kind table at the end of each
+    training epoch).
     """
 
     def __init__(
@@ -93,8 +94,10 @@ class SeqDataModule(L.LightningDataModule):
             device = self._device()
             pci = _pci_address(device) if self.pin_cores and device is not None else None
             start = time.perf_counter()
+            # null: the usable CPUs but one, which the training loop (main thread) keeps.
+            workers = self.cpu_workers if self.cpu_workers is not None else max(1, available_cpus() - 1)
             self._runtime = Runtime(
-                cpu_workers=self.cpu_workers,
+                cpu_workers=workers,
                 io_workers=self.io_workers,
                 pin_cores=self.pin_cores,
                 gpu_pci_address=pci,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from seqmodel.data import alphabet
 from seqmodel.data.genome import FaiEntry, read_fai
@@ -527,23 +527,23 @@ def _raw_blocks(source: _BlockSource, runtime: Runtime | None, prefetch: int, na
 
 @dataclass
 class WindowRows:
-    """Raw FASTA bytes of a batch of windows, grouped by line layout (what `read_rows` gives).
+    """Raw FASTA bases of a batch of windows, grouped by line layout (what `read_rows` gives).
 
-    groups: (row numbers in the batch, `(b, lines * line_bytes)` uint8 rows starting at the
-    line holding each window's first base, that base's column `(b,)`, line_bases, line_bytes).
+    groups: (row numbers in the batch, `(b, lines * line_bases)` uint8 bytes of the lines
+    holding each window, line ends left out, and the column `(b,)` of its first base there).
     """
 
     size: int
-    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]
+    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 class FastaWindows:
     """Fixed-length windows read straight from an uncompressed FASTA with a `.fai` index.
 
     The file is memory-mapped. `read_rows` (an I/O task: it may fault pages in) copies,
-    per window, the whole lines holding it, all windows in one gather; `tokenize_rows` (a
-    CPU task) drops the line ends by a reshape, cuts each window at its column and looks
-    the bytes up: a few numpy calls per batch, each releasing the GIL.
+    per window, the bases of the lines holding it (a strided view skips the line ends),
+    all windows in one gather; `tokenize_rows` (a CPU task) cuts each window at its column
+    and looks the bytes up: a few numpy calls per batch, each releasing the GIL.
     """
 
     def __init__(self, path: str | os.PathLike, window: int):
@@ -558,7 +558,7 @@ class FastaWindows:
         self.names = list(self.index)
         self.window = window
         self.raw = np.memmap(self.path, dtype=np.uint8, mode="r")
-        self._spans: dict[int, np.ndarray] = {}
+        self._views: dict[tuple[int, int, int], np.ndarray] = {}
         entries = list(self.index.values())
         self.number = {name: i for i, name in enumerate(self.names)}
         self.offset = np.array([e.offset for e in entries], dtype=np.int64)
@@ -568,7 +568,7 @@ class FastaWindows:
         self.uniform = len(set(zip(self.line_bases.tolist(), self.line_bytes.tolist(), strict=True))) == 1
 
     def close(self) -> None:
-        self.raw, self._spans = None, {}
+        self.raw, self._views = None, {}
 
     def __enter__(self) -> FastaWindows:
         return self
@@ -625,30 +625,31 @@ class FastaWindows:
             rows = np.arange(len(records)) if rows is None else rows
             rec, start = records[rows], starts[rows]
             lines = (self.window + line_bases - 1) // line_bases + 1  # most lines a window touches
-            span = lines * line_bytes
             lo = self.offset[rec] + start // line_bases * line_bytes
-            inside = lo + span <= len(self.raw)
-            view = self._spans.get(span)
-            if view is None:  # every span-long stretch of the file, as rows (no copy)
-                view = self._spans[span] = sliding_window_view(self.raw, span)
+            reach = (lines - 1) * line_bytes + line_bases  # bytes from a first line's start to the last base
+            inside = lo + reach <= len(self.raw)
+            view = self._views.get((lines, line_bases, line_bytes))
+            if view is None:  # at every file offset: `lines` lines of `line_bases` bytes (no copy)
+                shape = (len(self.raw) - reach + 1, lines, line_bases)
+                view = as_strided(self.raw, shape, (1, line_bytes, 1), writeable=False)
+                self._views[(lines, line_bases, line_bytes)] = view
             if inside.all():
-                raw = view[lo]  # one gather, all rows
+                bases = view[lo]  # one gather for all rows, line ends already left out
             else:  # the file's last lines: pad past its end
-                raw = np.full((len(rows), span), ord("\n"), dtype=np.uint8)
-                raw[inside] = view[lo[inside]]
+                bases = np.full((len(rows), lines, line_bases), ord("N"), dtype=np.uint8)
+                bases[inside] = view[lo[inside]]
                 for row in np.flatnonzero(~inside):
-                    tail = self.raw[lo[row] :]
-                    raw[row, : len(tail)] = tail
-            groups.append((rows, raw, start % line_bases, line_bases, line_bytes))
+                    for line in range(lines):
+                        text = self.raw[lo[row] + line * line_bytes :][:line_bases]
+                        bases[row, line, : len(text)] = text
+            groups.append((rows, bases.reshape(len(rows), -1), start % line_bases))
         return WindowRows(len(windows), groups)
 
     def tokenize_rows(self, rows: WindowRows) -> np.ndarray:
         """`(B, window)` uint8 token ids of the windows (a CPU task)."""
         out = None if len(rows.groups) == 1 else np.empty((rows.size, self.window), dtype=np.uint8)
-        for numbers, raw, columns, line_bases, line_bytes in rows.groups:
-            b = len(numbers)
-            bases = raw.reshape(b, -1, line_bytes)[:, :, :line_bases].reshape(b, -1)  # line ends dropped
-            n = bases.shape[1]
+        for numbers, bases, columns in rows.groups:
+            b, n = bases.shape
             starts = as_strided(bases, (b, n - self.window + 1, self.window), (n, 1, 1), writeable=False)
             picked = starts[np.arange(b), columns]
             tokens = lookup(alphabet.ENCODE_LUT, picked)
@@ -663,14 +664,22 @@ class FastaWindows:
             out[numbers] = tokens
         return out if out is not None else np.empty((0, self.window), dtype=np.uint8)
 
-    def batch_task(self, runtime: Runtime) -> Callable[[Sequence[tuple[str, int]] | np.ndarray], Iterator]:
-        """A generator task for `Runtime.ordered_map`: an I/O read, then tokenizing on the CPU."""
+    def batches_task(
+        self, runtime: Runtime
+    ) -> Callable[[Sequence[Sequence[tuple[str, int]] | np.ndarray]], Iterator]:
+        """A generator task for `Runtime.ordered_map` over groups of batches.
 
-        def batch(windows: Sequence[tuple[str, int]] | np.ndarray):
-            name, start = windows[0]
-            name = self.names[name] if isinstance(windows, np.ndarray) else name
-            label = f"read {name}:{start}-{start + self.window} +{len(windows) - 1}"
-            rows = yield runtime.submit(self.read_rows, windows, pool="io", name=label)
-            return self.tokenize_rows(rows)
+        Each group is one I/O task reading every batch's rows, then tokenizing on the CPU
+        task: one hand-off between the pools per group, not per batch (on a small machine
+        the hand-offs, not the numpy work, dominate). Returns the `(B, window)` token arrays.
+        """
 
-        return batch
+        def batches(group: Sequence[Sequence[tuple[str, int]] | np.ndarray]):
+            first = group[0]
+            name, start = first[0]
+            name = self.names[name] if isinstance(first, np.ndarray) else name
+            label = f"read {name}:{start}-{start + self.window} +{sum(map(len, group)) - 1} windows"
+            rows = yield runtime.submit(lambda: [self.read_rows(b) for b in group], pool="io", name=label)
+            return [self.tokenize_rows(r) for r in rows]
+
+        return batches

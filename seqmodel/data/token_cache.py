@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class TokenCache:
     offsets: np.ndarray
     ids: list[str]
     descriptions: list[str]
+    _views: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -67,7 +68,10 @@ class TokenCache:
 
         One fancy index over a strided view: numpy copies B contiguous rows (GIL released).
         """
-        return sliding_window_view(self.tokens, length)[np.asarray(starts)]
+        view = self._views.get(length)
+        if view is None:  # every length-long stretch of the store, as rows (no copy)
+            view = self._views[length] = sliding_window_view(self.tokens, length)
+        return view[np.asarray(starts)]
 
 
 def cache_key(path: Path) -> str:

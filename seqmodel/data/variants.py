@@ -127,3 +127,23 @@ def snv_vcf_text(snvs: Iterable[tuple[str, int, str, str]], contigs: Sequence[st
     for (chrom, pos, ref, alt), count in sorted(counts.items(), key=lambda i: (i[0][0].encode(), *i[0][1:])):
         lines.append(f"{chrom}\t{pos + 1}\t.\t{ref}\t{alt}\t.\tPASS\tAC={count}")
     return "\n".join(lines) + "\n"
+
+
+def vcf_allele_number(path: str | os.PathLike) -> int | None:
+    """`AN` (genomes, one allele each in `seqmodel-simulate` output) of a VCF's first data line,
+    or None when the file is not a VCF or the line has no `AN`."""
+    path = Path(path)
+    if not path.name.endswith((".vcf", ".vcf.gz")):
+        return None
+    with open_text(path) as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\n").split("\t")
+            info = (
+                dict(item.split("=", 1) for item in fields[7].split(";") if "=" in item)
+                if len(fields) > 7
+                else {}
+            )
+            return int(info["AN"]) if info.get("AN", "").isdigit() else None
+    return None
