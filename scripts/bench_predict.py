@@ -36,6 +36,7 @@ def default_checkpoint(path: Path) -> Path:
     from omegaconf import OmegaConf
 
     from seqmodel.config import CONFIG_DIR, register_resolvers
+    from seqmodel.models.checkpoint import CHECKPOINT_FORMAT
     from seqmodel.models.module import SeqLightningModule
 
     register_resolvers()
@@ -45,7 +46,13 @@ def default_checkpoint(path: Path) -> Path:
     module = SeqLightningModule(
         model,
         2,
-        {"alphabet": "ACGTN", "window": cfg.data.window, "stride": cfg.data.window, "classes": ["0", "1"]},
+        {
+            "format": CHECKPOINT_FORMAT,
+            "alphabet": "ACGTN",
+            "window": cfg.data.window,
+            "stride": cfg.data.window,
+            "classes": ["0", "1"],
+        },
         dict(cfg.model.loss),
         dict(cfg.model.optim),
     )

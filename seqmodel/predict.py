@@ -15,10 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodel.config import CONFIG_DIR
 from seqmodel.data.fasta import read_fasta
 from seqmodel.data.fasta_chunks import FastaChunk, read_fasta_chunks
+from seqmodel.data.spool import SpoolSink, merge_spools
 from seqmodel.data.targets import read_sites
 from seqmodel.data.tracks import TrackWriter, track_suffix
 from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.errors import SeqmodelInputError, run_cli
+from seqmodel.models.predictor import class_probabilities
 from seqmodel.runtime import Runtime
 
 USAGE = "seqmodel-predict ckpt_path=... input=... output=..."
@@ -35,14 +37,16 @@ class OutputSink:
 
     def __init__(self, track: TrackWriter, table, progress):
         self.track, self.table, self.progress = track, table, progress
+        self.bases = 0
 
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
         self.track.segment(record_id, start, values)
 
-    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+    def record_done(self, record_id: str, length: int, class_sum: np.ndarray, weight: float) -> None:
         self.track.end_record(record_id, length)
-        self.table.write(sequence_table_row(record_id, length, class_prob))
+        self.table.write(sequence_table_row(record_id, length, class_probabilities(class_sum, weight)))
         self.progress.update(length)
+        self.bases += length
 
 
 @dataclass
@@ -69,10 +73,12 @@ class RegionSink:
             offset = lo - region.flank_start - start
             self.inner.track.segment(region.chrom, lo, values[offset : offset + hi - lo])
 
-    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+    def record_done(self, record_id: str, length: int, class_sum: np.ndarray, weight: float) -> None:
         region = self.regions.pop(record_id)
-        self.inner.table.write(sequence_table_row(record_id, region.end - region.start, class_prob))
+        probabilities = class_probabilities(class_sum, weight)
+        self.inner.table.write(sequence_table_row(record_id, region.end - region.start, probabilities))
         self.inner.progress.update(region.end - region.start)
+        self.inner.bases += region.end - region.start
         if region.last_on_chrom:
             self.inner.track.end_record(region.chrom, region.chrom_length)
 
@@ -134,6 +140,64 @@ def chunked_records(chunks: Iterable[FastaChunk]) -> Iterator[tuple[str, Iterato
             raise RuntimeError(f"record {first.record_id} was not consumed before the next one")
 
 
+def predict_into(cfg: DictConfig, predictor, sink, owns=None) -> None:
+    """Run `predictor` over the input (or its regions) into `sink`; `owns` picks a rank's tiles."""
+    if cfg.regions:
+        regions: dict[str, Region] = {}
+        records = region_records(cfg.input, cfg.regions, predictor.window // 2, regions)
+        predictor.run(records, RegionSink(sink, regions), owns)
+    else:
+        with Runtime(cpu_workers=cfg.predict.cpu_workers, io_workers=cfg.predict.io_workers) as runtime:
+            predictor.run(chunked_records(read_fasta_chunks(cfg.input, runtime=runtime)), sink, owns)
+
+
+def predict_by_rank(
+    cfg: DictConfig, predictor, output: Path, table_path: Path, classes, progress
+) -> int | None:
+    """Several devices through Lightning Fabric (DDP): ranks take tiles in turn, rank 0 merges.
+
+    Every rank reads the whole input (cheap next to the model) and predicts the tiles whose
+    index is its own modulo the world size into a spool beside the output; rank 0 merges the
+    spools in record and position order into the final, atomically written outputs.
+    Returns the bases written on rank 0, None on the other ranks.
+    """
+    import shutil
+
+    import lightning as L
+
+    accelerator = "cuda" if str(predictor.device).startswith("cuda") else "cpu"
+    fabric = L.Fabric(
+        accelerator=accelerator, devices=cfg.predict.devices, num_nodes=cfg.predict.num_nodes, strategy="ddp"
+    )
+    fabric.launch()
+    rank, world = fabric.global_rank, fabric.world_size
+    predictor.move_to(fabric.device)
+    spool_dir = output.parent / f".{output.name}.ranks"
+    if rank == 0:
+        spool_dir.mkdir(exist_ok=True)
+    fabric.barrier()
+    stride = max(predictor.window - 2 * (predictor.overlap // 2), 1)
+    try:
+        with open(spool_dir / f"rank{rank}.spool", "wb") as handle:
+            predict_into(
+                cfg,
+                predictor,
+                SpoolSink(handle),
+                owns=lambda t: (t.record + t.start // stride) % world == rank,
+            )
+        fabric.barrier()
+        if rank == 0:
+            with TrackWriter(output) as track, atomic_text(table_path) as table:
+                table.write(sequence_table_header(classes))
+                sink = OutputSink(track, table, progress)
+                merge_spools(sorted(spool_dir.glob("rank*.spool")), sink)
+        fabric.barrier()
+    finally:
+        if rank == 0:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+    return sink.bases if rank == 0 else None
+
+
 def pick_device(name: str) -> str:
     import torch
 
@@ -170,24 +234,24 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
     table_path = sequences_path(output)
     started = time.perf_counter()
     progress = tqdm(unit="b", unit_scale=True, desc="predict", disable=None, mininterval=1.0)
-    with TrackWriter(output) as track, atomic_text(table_path) as table:
-        table.write(sequence_table_header(trained.classes))
-        sink = OutputSink(track, table, progress)
+    if cfg.predict.devices > 1 or cfg.predict.num_nodes > 1:
         if cfg.regions:
-            regions: dict[str, Region] = {}
-            records = region_records(cfg.input, cfg.regions, predictor.window // 2, regions)
-            predictor.run(records, RegionSink(sink, regions))
-        else:
-            with Runtime(cpu_workers=cfg.predict.cpu_workers, io_workers=cfg.predict.io_workers) as runtime:
-                predictor.run(chunked_records(read_fasta_chunks(cfg.input, runtime=runtime)), sink)
+            raise SeqmodelInputError(None, "config", "regions= runs on one device (predict.devices=1)")
+        bases = predict_by_rank(cfg, predictor, output, table_path, trained.classes, progress)
+    else:
+        with TrackWriter(output) as track, atomic_text(table_path) as table:
+            table.write(sequence_table_header(trained.classes))
+            sink = OutputSink(track, table, progress)
+            predict_into(cfg, predictor, sink)
+        bases = sink.bases
     progress.close()
     elapsed = time.perf_counter() - started
-    bases = int(progress.n)
-    print(
-        f"predicted {bases:,} bases in {elapsed:.1f} s ({bases / max(elapsed, 1e-9):,.0f} bases/s; "
-        f"model forward {predictor.forward_seconds:.1f} s)"
-    )
-    print(f"per-base risk: {output}\nper-record table: {table_path}")
+    if bases is not None:  # rank 0, or the only process
+        print(
+            f"predicted {bases:,} bases in {elapsed:.1f} s ({bases / max(elapsed, 1e-9):,.0f} bases/s; "
+            f"model forward {predictor.forward_seconds:.1f} s)"
+        )
+        print(f"per-base risk: {output}\nper-record table: {table_path}")
     return output, table_path
 
 

@@ -222,3 +222,30 @@ def test_chunked_records_regroup_a_chunk_stream(small_fasta):
     assert [(rid, tokens.tolist()) for rid, tokens in grouped] == [
         (r.id, r.tokens.tolist()) for r in load_fasta(small_fasta)
     ]
+
+
+@pytest.mark.slow
+def test_two_ranks_split_the_work_and_merge_identical_outputs(tmp_path, tiny_checkpoint):
+    fasta = tmp_path / "multi.fa"
+    rng = np.random.default_rng(6)
+    fasta.write_text(
+        "".join(
+            f">r{i}\n{''.join(rng.choice(list('ACGTN'), n))}\n"
+            for i, n in enumerate([50, 900, 1700, 20, 333])
+        )
+    )
+    outputs = {}
+    for devices in (1, 2):
+        output = tmp_path / f"risk{devices}.bedgraph"
+        result = run_predict(
+            tmp_path,
+            f"ckpt_path={tiny_checkpoint}",
+            f"input={fasta}",
+            f"output={output}",
+            "predict.device=cpu",
+            f"predict.devices={devices}",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[devices] = (output.read_text(), sequences_path(output).read_text())
+    assert outputs[2] == outputs[1]
+    assert not list(tmp_path.glob(".*ranks"))

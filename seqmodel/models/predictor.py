@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -22,8 +21,13 @@ class PredictionSink(Protocol):
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
         """Per-base probabilities `(n,)` float32 (NaN at N) for `[start, start + n)` of a record."""
 
-    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
-        """The record is complete: its length and class probabilities `(K,)`."""
+    def record_done(self, record_id: str, length: int, class_sum: np.ndarray, weight: float) -> None:
+        """The record is complete: its length and its tiles' class probabilities summed with `weight`s."""
+
+
+def class_probabilities(class_sum: np.ndarray, weight: float) -> np.ndarray:
+    """A record's class probabilities `(K,)` from its tiles' weighted sum."""
+    return np.asarray(class_sum / weight, dtype=np.float32)
 
 
 class RecordPredictor:
@@ -51,6 +55,10 @@ class RecordPredictor:
         self.batch_size = batch_size
         self.rc_average = rc_average
         self.forward_seconds = 0.0
+
+    def move_to(self, device: str | torch.device) -> None:
+        self.device = torch.device(device)
+        self.network.to(self.device)
 
     @torch.inference_mode()
     def _forward(self, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,28 +91,55 @@ class RecordPredictor:
             for tile in stream_tiles(index, chunks, self.window, self.overlap):
                 yield record_id, tile
 
-    def run(self, records: Iterable[tuple[str, Iterable[np.ndarray]]], sink: PredictionSink) -> None:
-        """Predict every base of every record (given as `(id, token chunks)`), feeding `sink` in order."""
+    def _batches(
+        self, stream: Iterator[tuple[str, Tile]], owns: Callable[[Tile], bool] | None
+    ) -> Iterator[list[tuple[str, Tile]]]:
+        """Consecutive tiles holding `batch_size` owned ones (the last batch may hold fewer)."""
+        batch, owned = [], 0
+        for item in stream:
+            batch.append(item)
+            owned += owns is None or owns(item[1])
+            if owned == self.batch_size:
+                yield batch
+                batch, owned = [], 0
+        if batch:
+            yield batch
+
+    def run(
+        self,
+        records: Iterable[tuple[str, Iterable[np.ndarray]]],
+        sink: PredictionSink,
+        owns: Callable[[Tile], bool] | None = None,
+    ) -> None:
+        """Predict every base of every record (given as `(id, token chunks)`), feeding `sink` in order.
+
+        owns: predict only the tiles it accepts (one rank's share of the work); every record
+        still ends with `record_done`, carrying this share's class sums (weight 0 if none).
+        Tiles are weighted by their core's valid bases (a tiny weight when all N).
+        """
         class_sum: np.ndarray | float = 0.0
         weight_sum = 0.0
-        stream = self.tiles(records)
-        while batch := list(itertools.islice(stream, self.batch_size)):
-            tokens = np.stack([tile.tokens for _, tile in batch])
-            lengths = np.array([tile.length for _, tile in batch])
-            base, classes = self.predict_tiles(tokens, lengths)
-            for (record_id, tile), tile_base, tile_classes in zip(batch, base, classes, strict=True):
-                core = slice(tile.core_start - tile.start, tile.core_end - tile.start)
-                values = tile_base[core].astype(np.float32)
-                valid = tile.tokens[core] < alphabet.N
-                values[~valid] = np.nan
-                sink.segment(record_id, tile.core_start, values)
-                weight = float(valid.sum())
-                class_sum = class_sum + weight * tile_classes
-                weight_sum += weight
+        for batch in self._batches(self.tiles(records), owns):
+            mine = [owns is None or owns(tile) for _, tile in batch]
+            chosen = [tile for (_, tile), keep in zip(batch, mine, strict=True) if keep]
+            if chosen:
+                lengths = np.array([tile.length for tile in chosen])
+                results = iter(
+                    zip(*self.predict_tiles(np.stack([t.tokens for t in chosen]), lengths), strict=True)
+                )
+            for (record_id, tile), keep in zip(batch, mine, strict=True):
+                if keep:
+                    tile_base, tile_classes = next(results)
+                    core = slice(tile.core_start - tile.start, tile.core_end - tile.start)
+                    values = tile_base[core].astype(np.float32)
+                    valid = tile.tokens[core] < alphabet.N
+                    values[~valid] = np.nan
+                    sink.segment(record_id, tile.core_start, values)
+                    weight = float(valid.sum()) or 1e-6
+                    class_sum = class_sum + weight * tile_classes
+                    weight_sum += weight
                 if tile.record_length is not None:
-                    # A record made only of N has no weighted tiles: fall back to the plain mean.
-                    probabilities = class_sum / weight_sum if weight_sum else tile_classes
-                    sink.record_done(record_id, tile.record_length, np.asarray(probabilities, np.float32))
+                    sink.record_done(record_id, tile.record_length, np.asarray(class_sum), weight_sum)
                     class_sum, weight_sum = 0.0, 0.0
 
     def predict_record(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +160,9 @@ class InMemorySink:
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
         self.parts.setdefault(record_id, []).append((start, values))
 
-    def record_done(self, record_id: str, length: int, class_prob: np.ndarray) -> None:
+    def record_done(self, record_id: str, length: int, class_sum: np.ndarray, weight: float) -> None:
         out = np.full(length, np.nan, dtype=np.float32)
         for start, values in self.parts.pop(record_id, []):
             out[start : start + len(values)] = values
         self.values[record_id] = out
-        self.classes[record_id] = class_prob
+        self.classes[record_id] = class_probabilities(class_sum, weight)
