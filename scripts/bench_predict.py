@@ -16,7 +16,6 @@ import argparse
 import gzip
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -86,22 +85,27 @@ def run(ckpt: Path, fasta: Path, output: Path, extra: list[str]) -> dict:
         f"hydra.run.dir={output.parent / 'hydra'}",
         *extra,
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    log = output.parent / f"{output.name}.log"
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    wall = time.perf_counter() - started
-    if result.returncode:
-        sys.exit(result.stderr)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    match = re.search(r"predicted ([\d,]+) bases in ([\d.]+) s .*model forward ([\d.]+) s", result.stdout)
+    with open(log, "w+") as handle:
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "TQDM_DISABLE": "1"}
+        )
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time and peak RSS
+        wall = time.perf_counter() - started
+        handle.seek(0)
+        stdout = handle.read()
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(stdout)
+    match = re.search(r"predicted ([\d,]+) bases in ([\d.]+) s .*model forward ([\d.]+) s", stdout)
     bases, inner, forward = int(match[1].replace(",", "")), float(match[2]), float(match[3])
     return {
         "bases": bases,
         "wall": wall,
         "predict_s": inner,
         "forward_s": forward,
-        "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-        "rss_mb": after.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
     }
 
 
