@@ -54,7 +54,9 @@ def atomic_text(path: str | os.PathLike) -> Iterator[io.TextIOBase]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as raw:
-            binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.name.endswith(".gz") else raw
+            # Level 6 (gzip's default): level 9 costs three times the CPU for 2 % smaller tracks.
+            gzipped = path.name.endswith(".gz")
+            binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) if gzipped else raw
             text = io.TextIOWrapper(binary, encoding="ascii", newline="\n")
             yield GuardedWriter(text, path)
             with write_errors_name(path):
