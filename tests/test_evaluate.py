@@ -35,14 +35,26 @@ def config(*overrides: str):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_ranking_metrics_match_torchmetrics_with_ties(seed):
+def test_ranking_metrics_match_torchmetrics(seed):
     rng = np.random.default_rng(seed)
-    scores = rng.integers(0, 6, 2000).astype(float)
-    labels = rng.random(2000) < 0.05 + 0.04 * scores
-    expected_auroc = float(binary_auroc(torch.tensor(scores), torch.tensor(labels).long()))
+    scores = rng.random(2000)
+    labels = rng.random(2000) < 0.05 + 0.2 * scores
+    tied = np.round(scores * 5)
+    expected_auroc = float(binary_auroc(torch.tensor(tied), torch.tensor(labels).long()))
     expected_ap = float(binary_average_precision(torch.tensor(scores), torch.tensor(labels).long()))
-    assert auroc(scores, labels) == pytest.approx(expected_auroc, abs=1e-6)
+    assert auroc(tied, labels) == pytest.approx(expected_auroc, abs=1e-6)
     assert average_precision(scores, labels) == pytest.approx(expected_ap, abs=1e-6)
+
+
+def test_average_precision_takes_tied_scores_in_random_order():
+    # Two positives among four tied items: the mean AP over the 6 placements of the positives.
+    placements = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]
+    expected = np.mean([(1 / a + 2 / b) / 2 for a, b in placements])
+    assert average_precision(np.ones(4), np.array([1, 0, 0, 1], bool)) == pytest.approx(expected)
+    rng = np.random.default_rng(0)
+    scores, labels = np.round(rng.random(500) * 3), rng.random(500) < 0.3
+    shuffled = [average_precision(scores + 1e-9 * rng.random(500), labels) for _ in range(400)]
+    assert average_precision(scores, labels) == pytest.approx(np.mean(shuffled), abs=3e-3)
 
 
 def test_undefined_metrics_are_nan_not_errors():
