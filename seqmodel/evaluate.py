@@ -125,28 +125,15 @@ def _site_mask(path: str, dataset: SequenceDataset) -> np.ndarray:
 
 def model_scores(cfg: DictConfig, held_out: SequenceDataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-base probability `(T,)` and class probabilities `(R, K)` of the checkpoint's model."""
-    import torch
-
-    from seqmodel.models.checkpoint import load_trained_model
     from seqmodel.models.predictor import RecordPredictor
 
-    device = cfg.predict.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    trained = load_trained_model(cfg.ckpt_path, device)
-    predictor = RecordPredictor(
-        trained,
-        batch_size=cfg.predict.batch_size,
-        overlap=cfg.predict.overlap,
-        rc_average=cfg.predict.rc_average,
-        device=device,
-    )
+    predictor = RecordPredictor.from_checkpoint(cfg.ckpt_path, cfg.predict)
     per_base, per_class = [], []
     for tokens in _records(held_out, held_out.tokens):
         base, classes = predictor.predict_record(tokens)
         per_base.append(base)
         per_class.append(classes)
-    return np.concatenate(per_base), np.stack(per_class), trained.classes
+    return np.concatenate(per_base), np.stack(per_class), predictor.classes
 
 
 def _kmer_groups(held_out: SequenceDataset, k: int) -> np.ndarray:

@@ -198,19 +198,10 @@ def predict_by_rank(
     return sink.bases if rank == 0 else None
 
 
-def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def predict(cfg: DictConfig) -> tuple[Path, Path]:
     """Predict every base of every record (or region) of `cfg.input`; returns the two output paths."""
     from tqdm import tqdm
 
-    from seqmodel.models.checkpoint import load_trained_model
     from seqmodel.models.predictor import RecordPredictor
 
     for key in ("ckpt_path", "input", "output"):
@@ -222,25 +213,17 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
             )
     output = Path(cfg.output)
     track_suffix(output)
-    device = pick_device(cfg.predict.device)
-    trained = load_trained_model(cfg.ckpt_path, device)
-    predictor = RecordPredictor(
-        trained,
-        batch_size=cfg.predict.batch_size,
-        overlap=cfg.predict.overlap,
-        rc_average=cfg.predict.rc_average,
-        device=device,
-    )
+    predictor = RecordPredictor.from_checkpoint(cfg.ckpt_path, cfg.predict)
     table_path = sequences_path(output)
     started = time.perf_counter()
     progress = tqdm(unit="b", unit_scale=True, desc="predict", disable=None, mininterval=1.0)
     if cfg.predict.devices > 1 or cfg.predict.num_nodes > 1:
         if cfg.regions:
             raise SeqmodelInputError(None, "config", "regions= runs on one device (predict.devices=1)")
-        bases = predict_by_rank(cfg, predictor, output, table_path, trained.classes, progress)
+        bases = predict_by_rank(cfg, predictor, output, table_path, predictor.classes, progress)
     else:
         with TrackWriter(output) as track, atomic_text(table_path) as table:
-            table.write(sequence_table_header(trained.classes))
+            table.write(sequence_table_header(predictor.classes))
             sink = OutputSink(track, table, progress)
             predict_into(cfg, predictor, sink)
         bases = sink.bases

@@ -20,9 +20,9 @@ import numpy as np
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from seqmodel.data import alphabet
+from seqmodel.data.bgzf import GZIP_MAGIC
 from seqmodel.errors import SeqmodelInputError, require_file
 
-GZIP_MAGIC = b"\x1f\x8b"
 # bedtools getfasta style ids: "chr20:53800000-53900000" (0-based half-open).
 REGION_ID = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>\d+)-(?P<end>\d+)$")
 

@@ -28,13 +28,13 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from seqmodel.data import alphabet
+from seqmodel.data.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
 from seqmodel.data.genome import FaiEntry, read_fai
 from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
 from seqmodel.runtime import Runtime, Task, TaskError
 
 CHUNK_BYTES = 4 << 20  # uncompressed bytes per block: ~10 ms of tokenizing, big enough to scale
 MAX_HEADER_BYTES = 1 << 20
-GZIP_MAGIC = b"\x1f\x8b"
 SKIP = 254  # token for bytes dropped from sequence lines: line ends, spaces, tabs
 _TOKEN_LUT = alphabet.ENCODE_LUT.copy()
 _TOKEN_LUT[list(b"\n\r \t")] = SKIP
@@ -147,7 +147,7 @@ def bgzf_block_starts(path: Path) -> np.ndarray | None:
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         header = handle.read(18)
-        if not _is_bgzf_header(header):
+        if not is_bgzf_header(header):
             return None
         gzi = Path(f"{path}.gzi")
         if gzi.is_file():
@@ -158,27 +158,11 @@ def bgzf_block_starts(path: Path) -> np.ndarray | None:
         while offset < size:
             handle.seek(offset)
             header = handle.read(18)
-            if not _is_bgzf_header(header):
+            if not is_bgzf_header(header):
                 raise SeqmodelInputError(path, f"byte {offset}", "corrupt BGZF: expected a block header")
             starts.append(offset)
             offset += int.from_bytes(header[16:18], "little") + 1
     return np.array(starts, dtype=np.int64)
-
-
-def _is_bgzf_header(header: bytes) -> bool:
-    return len(header) == 18 and header[:2] == GZIP_MAGIC and bool(header[3] & 4) and header[12:14] == b"BC"
-
-
-def _inflate_members(raw: bytes) -> bytes:
-    """Concatenated gzip members, inflated (zlib releases the GIL while it inflates)."""
-    parts = []
-    while raw:
-        member = zlib.decompressobj(31)
-        parts.append(member.decompress(raw))
-        if not member.eof:
-            raise EOFError("truncated gzip member")
-        raw = member.unused_data
-    return b"".join(parts)
 
 
 class _BgzfBlocks(_BlockSource):
@@ -204,7 +188,7 @@ class _BgzfBlocks(_BlockSource):
     def read(self, index: int) -> bytes:
         lo, hi = self.groups[index]
         try:
-            return _inflate_members(os.pread(self.fd, hi - lo, lo))
+            return inflate_members(os.pread(self.fd, hi - lo, lo))
         except (EOFError, zlib.error) as error:
             raise SeqmodelInputError(
                 self.path, f"byte {lo}", f"corrupt or truncated gzip ({error})"

@@ -17,7 +17,8 @@ import numpy as np
 from Bio import bgzf
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import GZIP_MAGIC, read_fasta
+from seqmodel.data.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
+from seqmodel.data.fasta import read_fasta
 from seqmodel.errors import SeqmodelInputError, require_file
 
 
@@ -66,11 +67,6 @@ def _header(path: Path) -> bytes:
         return handle.read(18)
 
 
-def _is_bgzf(header: bytes) -> bool:
-    """A gzip member with the BGZF extra field ('BC') in its header."""
-    return len(header) == 18 and header[:2] == GZIP_MAGIC and bool(header[3] & 4) and header[12:14] == b"BC"
-
-
 def _bgzf_blocks(path: Path) -> np.ndarray:
     """`(B, 2)` uint64 rows (compressed offset, uncompressed offset) of every BGZF block start,
     from the `.gzi` index when there is one, else by walking the blocks."""
@@ -86,18 +82,6 @@ def _bgzf_blocks(path: Path) -> np.ndarray:
     return np.array(rows, dtype=np.uint64)
 
 
-def _inflate_members(raw: bytes) -> bytes:
-    """Concatenated gzip members, inflated (zlib per member: faster than `gzip.decompress`)."""
-    parts = []
-    while raw:
-        member = zlib.decompressobj(31)
-        parts.append(member.decompress(raw))
-        if not member.eof:
-            raise EOFError("truncated gzip member")
-        raw = member.unused_data
-    return b"".join(parts)
-
-
 class Genome:
     """Chromosomes of a FASTA file as token arrays `(L,)` uint8; the last one read is kept."""
 
@@ -106,7 +90,7 @@ class Genome:
         fai = Path(f"{self.path}.fai")
         header = _header(self.path)
         compressed = header[:2] == GZIP_MAGIC
-        self.bgzf = _is_bgzf(header)
+        self.bgzf = is_bgzf_header(header)
         self.index: dict[str, FaiEntry] | None = None
         self._records: dict[str, np.ndarray] = {}
         if fai.is_file() and (self.bgzf or not compressed):
@@ -137,7 +121,7 @@ class Genome:
             handle.seek(begin)
             raw = handle.read(int(self._blocks[last, 0]) - begin) if last < len(starts) else handle.read()
         skip = entry.offset - int(starts[first])
-        return _inflate_members(raw)[skip : skip + entry.span]
+        return inflate_members(raw)[skip : skip + entry.span]
 
     def sequence(self, chrom: str) -> np.ndarray:
         """Token ids `(L,)` uint8 of a whole chromosome (any spelling `resolve` accepts)."""

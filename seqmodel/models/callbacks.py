@@ -41,7 +41,8 @@ class LastCheckpoint(L.Callback):
     def save(self, trainer: L.Trainer) -> None:
         path = self.dirpath / "last.ckpt"
         tmp = self.dirpath / ".last.ckpt.tmp"
-        trainer.save_checkpoint(tmp)  # collective: every rank calls it, rank 0 writes
+        # collective: every rank calls it, rank 0 writes; the full state (optimizer, loops) for resuming
+        trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
             os.replace(tmp, path)
         self.last_model_path = str(path)

@@ -12,7 +12,7 @@ import torch
 from seqmodel.data import alphabet
 from seqmodel.data.batches import reverse_valid
 from seqmodel.data.tiling import Tile, stream_tiles
-from seqmodel.models.checkpoint import TrainedModel
+from seqmodel.models.checkpoint import TrainedModel, load_trained_model
 
 
 class PredictionSink(Protocol):
@@ -28,6 +28,13 @@ class PredictionSink(Protocol):
 def class_probabilities(class_sum: np.ndarray, weight: float) -> np.ndarray:
     """A record's class probabilities `(K,)` from its tiles' weighted sum."""
     return np.asarray(class_sum / weight, dtype=np.float32)
+
+
+def resolve_device(name: str) -> str:
+    """`auto` is the GPU when one is visible, else the CPU; anything else is kept."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 class RecordPredictor:
@@ -54,7 +61,21 @@ class RecordPredictor:
         self.overlap = self.window // 2 if overlap is None else overlap
         self.batch_size = batch_size
         self.rc_average = rc_average
+        self.classes = trained.classes
         self.forward_seconds = 0.0
+
+    @classmethod
+    def from_checkpoint(cls, ckpt_path: str, settings) -> RecordPredictor:
+        """A predictor for the checkpoint, set up from the `predict` config group
+        (`batch_size`, `overlap`, `rc_average`, `device`)."""
+        device = resolve_device(settings.device)
+        return cls(
+            load_trained_model(ckpt_path, device),
+            batch_size=settings.batch_size,
+            overlap=settings.overlap,
+            rc_average=settings.rc_average,
+            device=device,
+        )
 
     def move_to(self, device: str | torch.device) -> None:
         self.device = torch.device(device)
