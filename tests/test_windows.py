@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +106,22 @@ def test_streamed_tiles_equal_the_tile_plan(length, window, overlap, chunk):
         np.testing.assert_array_equal(t.tokens[: t.length], tokens[t.start : t.start + t.length])
         assert (t.tokens[t.length :] == 4).all()
     assert [t.record_length for t in tiles] == [None] * (len(tiles) - 1) + [length]
+
+
+def test_split_field_in_fasta_headers_chooses_the_splits(tmp_path):
+    from seqmodel.data.datamodule import SeqDataModule
+    from seqmodel.errors import SeqmodelInputError
+
+    fasta = tmp_path / "prepared.fa"
+    splits = ["train", "val", "train", "test", "train"]
+    fasta.write_text("".join(f">r{i} label={i % 2} split={s}\nACGTACGTAC\n" for i, s in enumerate(splits)))
+    datamodule = SeqDataModule(fasta=str(fasta), window=10, cpu_workers=0, split_from_headers=True)
+    datamodule.setup()
+    assert {name: part.ids for name, part in datamodule.splits.items()} == {
+        "train": ["r0", "r2", "r4"],
+        "val": ["r1"],
+        "test": ["r3"],
+    }
+    fasta.write_text(">a label=0 split=train\nACGT\n>b label=1 split=holdout\nACGT\n")
+    with pytest.raises(SeqmodelInputError, match=r"record 2 \(b\): split=holdout"):
+        SeqDataModule(fasta=str(fasta), window=10, cpu_workers=0, split_from_headers=True).setup()

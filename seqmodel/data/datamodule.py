@@ -14,7 +14,7 @@ import lightning as L
 import torch
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
-from seqmodel.data.dataset import SequenceDataset, load_dataset, split_records
+from seqmodel.data.dataset import SequenceDataset, header_splits, load_dataset, split_records
 from seqmodel.data.windows import WindowSampler
 from seqmodel.runtime import Runtime, available_cpus
 
@@ -25,7 +25,9 @@ class SeqDataModule(L.LightningDataModule):
     """Train / val / test loaders over one FASTA and its targets.
 
     Records are split (seeded by `split_seed`, independent of the training seed) into disjoint
-    train / val / test sets; each set is cut into windows of `window` bases every `stride`.
+    train / val / test sets, or with `split_from_headers` by their `split=` header field (as
+    `seqmodel-prepare` writes it: whole genome blocks); each set is cut into windows of
+    `window` bases every `stride`.
     token_cache: a folder for the FASTA's memory-mapped token cache (None: parse into memory).
 
     Loader settings (config group `loader`): cpu_workers (None: the CPUs this process may
@@ -48,6 +50,7 @@ class SeqDataModule(L.LightningDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         split_seed: int = 0,
+        split_from_headers: bool = False,
         rc_augment: bool = True,
         seed: int = 0,
         token_cache: str | None = None,
@@ -70,6 +73,7 @@ class SeqDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.fractions = (val_fraction, test_fraction)
         self.split_seed = split_seed
+        self.split_from_headers = split_from_headers
         self.rc_augment = rc_augment
         self.seed = seed
         self.token_cache = token_cache
@@ -144,7 +148,10 @@ class SeqDataModule(L.LightningDataModule):
             self.dataset = load_dataset(**self.paths, token_cache=self.token_cache, runtime=self.runtime)
         else:
             self.dataset = load_dataset(**self.paths)
-        indices = split_records(len(self.dataset), *self.fractions, seed=self.split_seed)
+        if self.split_from_headers:
+            indices = header_splits(self.dataset, self.paths["fasta"])
+        else:
+            indices = split_records(len(self.dataset), *self.fractions, seed=self.split_seed)
         self.splits = {name: self.dataset.subset(idx) for name, idx in indices.items()}
         data = self.dataset
         valid = data.tokens < 4

@@ -13,6 +13,7 @@ from seqmodel.data.fasta import FastaRecord, load_fasta
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.data.token_cache import open_token_cache
+from seqmodel.errors import SeqmodelInputError
 from seqmodel.runtime import Runtime
 
 
@@ -21,7 +22,8 @@ class SequenceDataset:
     """Records concatenated into flat per-base arrays; record r spans `offsets[r]:offsets[r+1]`.
 
     tokens: `(T,)` uint8 token ids; base_target: `(T,)` float32 in [0, 1];
-    true_rate: `(T,)` float32, NaN where unknown; labels: `(R,)` int64 class ids.
+    true_rate: `(T,)` float32, NaN where unknown; labels: `(R,)` int64 class ids;
+    record_splits: each record's `split=` header field (train / val / test) or None.
     """
 
     ids: list[str]
@@ -31,6 +33,7 @@ class SequenceDataset:
     true_rate: np.ndarray
     labels: np.ndarray
     classes: list[str]
+    record_splits: list[str | None] | None = None
 
     @property
     def lengths(self) -> np.ndarray:
@@ -52,6 +55,7 @@ class SequenceDataset:
             true_rate=self.true_rate[flat],
             labels=self.labels[indices],
             classes=self.classes,
+            record_splits=None if self.record_splits is None else [self.record_splits[i] for i in indices],
         )
 
 
@@ -95,6 +99,7 @@ def from_records(
         true_rate=_flat(rate, np.float32),
         labels=label_ids,
         classes=class_names,
+        record_splits=[r.fields.get("split") for r in records],
     )
 
 
@@ -115,6 +120,20 @@ def load_dataset(
         return from_records(load_fasta(fasta), Path(fasta), mutations, true_rate, labels)
     cache = open_token_cache(fasta, token_cache, runtime)
     return from_records(cache.records(), Path(fasta), mutations, true_rate, labels, tokens=cache.tokens)
+
+
+def header_splits(dataset: SequenceDataset, fasta_path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Record indices by the `split=` header field (as `seqmodel-prepare` writes it); every
+    record must name train, val or test."""
+    names = dataset.record_splits or [None] * len(dataset)
+    for index, name in enumerate(names):
+        if name not in ("train", "val", "test"):
+            raise SeqmodelInputError(
+                fasta_path,
+                f"record {index + 1} ({dataset.ids[index]})",
+                f"split={name} (expected split=train, val or test on every record)",
+            )
+    return {split: np.flatnonzero(np.array(names) == split) for split in ("train", "val", "test")}
 
 
 def split_records(
