@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def tokenize_sequence(raw: np.ndarray) -> np.ndarray:
 # --- raw uncompressed blocks, by file format ---------------------------------------------
 
 
-class _BlockSource:
+class _BlockSource(ABC):
     """The file's uncompressed bytes as consecutive blocks; `read(i)` gives block i.
 
     sequential: block i may only be read after block i - 1 (a plain gzip stream).
@@ -109,15 +110,16 @@ class _BlockSource:
     def __init__(self, path: Path):
         self.path = path
 
+    @abstractmethod
     def span(self, index: int) -> tuple[int, int]:
         """File bytes block `index` comes from (compressed bytes for gzip), for task names."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, index: int) -> bytes:
-        raise NotImplementedError
+        """The uncompressed bytes of block `index`."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing open
+        """Release what the source holds open."""
 
 
 class _PlainBlocks(_BlockSource):
