@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,20 @@ from seqmodel.runtime import Runtime
 USAGE = "seqmodel-predict ckpt_path=... input=... output=..."
 
 
+def windows_path(output: str | os.PathLike) -> Path:
+    """`risk.bedgraph` -> `risk.windows.tsv`: the per-window table of `predict.sequence_window`."""
+    output = Path(output)
+    return output.with_name(output.name[: -len(track_suffix(output))] + ".windows.tsv")
+
+
+def window_table_header(classes) -> str:
+    return "\t".join(["id", "start", "end"] + [f"p_{name}" for name in classes]) + "\n"
+
+
+def window_table_row(record_id: str, start: int, end: int, probabilities: np.ndarray) -> str:
+    return "\t".join([record_id, str(start), str(end)] + [f"{p:.6g}" for p in probabilities]) + "\n"
+
+
 def sequences_path(output: str | os.PathLike) -> Path:
     """`risk.bedgraph` -> `risk.sequences.tsv`: the output's stem (format suffix dropped)."""
     output = Path(output)
@@ -35,9 +50,12 @@ def sequences_path(output: str | os.PathLike) -> Path:
 class OutputSink:
     """Feeds predictions to the track writer and the per-record table, and counts progress."""
 
-    def __init__(self, track: TrackWriter, table, progress):
-        self.track, self.table, self.progress = track, table, progress
+    def __init__(self, track: TrackWriter, table, progress, windows=None):
+        self.track, self.table, self.progress, self.windows = track, table, progress, windows
         self.bases = 0
+
+    def window_done(self, record_id: str, start: int, end: int, probabilities: np.ndarray) -> None:
+        self.windows.write(window_table_row(record_id, start, end, probabilities))
 
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
         self.track.segment(record_id, start, values)
@@ -218,13 +236,24 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
     started = time.perf_counter()
     progress = tqdm(unit="b", unit_scale=True, desc="predict", disable=None, mininterval=1.0)
     if cfg.predict.devices > 1 or cfg.predict.num_nodes > 1:
-        if cfg.regions:
-            raise SeqmodelInputError(None, "config", "regions= runs on one device (predict.devices=1)")
+        if cfg.regions or cfg.predict.sequence_window:
+            message = "regions= and predict.sequence_window run on one device (predict.devices=1)"
+            raise SeqmodelInputError(None, "config", message)
         bases = predict_by_rank(cfg, predictor, output, table_path, predictor.classes, progress)
     else:
-        with TrackWriter(output) as track, atomic_text(table_path) as table:
+        if cfg.regions and cfg.predict.sequence_window:
+            raise SeqmodelInputError(
+                None, "config", "predict.sequence_window is for whole records, not regions="
+            )
+        with contextlib.ExitStack() as outputs:
+            track = outputs.enter_context(TrackWriter(output))
+            table = outputs.enter_context(atomic_text(table_path))
             table.write(sequence_table_header(predictor.classes))
-            sink = OutputSink(track, table, progress)
+            windows = None
+            if cfg.predict.sequence_window:
+                windows = outputs.enter_context(atomic_text(windows_path(output)))
+                windows.write(window_table_header(predictor.classes))
+            sink = OutputSink(track, table, progress, windows)
             predict_into(cfg, predictor, sink)
         bases = sink.bases
     progress.close()

@@ -249,3 +249,36 @@ def test_two_ranks_split_the_work_and_merge_identical_outputs(tmp_path, tiny_che
         outputs[devices] = (output.read_text(), sequences_path(output).read_text())
     assert outputs[2] == outputs[1]
     assert not list(tmp_path.glob(".*ranks"))
+
+
+def test_sequence_window_table_covers_each_record_in_windows(tmp_path, tiny_checkpoint):
+    from seqmodel.predict import windows_path
+
+    fasta = tmp_path / "in.fa"
+    rng = np.random.default_rng(7)
+    fasta.write_text(f">a\n{''.join(rng.choice(list('ACGT'), 1234))}\n>b\nACGTTGCA\n")
+    output = tmp_path / "risk.bedgraph"
+    result = run_predict(
+        tmp_path,
+        f"ckpt_path={tiny_checkpoint}",
+        f"input={fasta}",
+        f"output={output}",
+        "predict.sequence_window=500",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split("\t") for line in windows_path(output).read_text().splitlines()]
+    assert rows[0] == ["id", "start", "end", "p_0", "p_1"]
+    assert [tuple(r[:3]) for r in rows[1:]] == [
+        ("a", "0", "500"),
+        ("a", "500", "1000"),
+        ("a", "1000", "1234"),
+        ("b", "0", "8"),
+    ]
+    for row in rows[1:]:
+        assert abs(float(row[3]) + float(row[4]) - 1) < 1e-4
+    # One window holding a whole short record equals the record's own row.
+    table = {
+        line.split("\t")[0]: line.split("\t")[2:]
+        for line in sequences_path(output).read_text().splitlines()[1:]
+    }
+    assert rows[-1][3:] == table["b"]

@@ -24,10 +24,46 @@ class PredictionSink(Protocol):
     def record_done(self, record_id: str, length: int, class_sum: np.ndarray, weight: float) -> None:
         """The record is complete: its length and its tiles' class probabilities summed with `weight`s."""
 
+    def window_done(self, record_id: str, start: int, end: int, probabilities: np.ndarray) -> None:
+        """Class probabilities `(K,)` of the window `[start, end)` (only with `sequence_window`)."""
+
 
 def class_probabilities(class_sum: np.ndarray, weight: float) -> np.ndarray:
     """A record's class probabilities `(K,)` from its tiles' weighted sum."""
     return np.asarray(class_sum / weight, dtype=np.float32)
+
+
+class WindowClasses:
+    """Class probabilities per fixed window of `size` bases along a record.
+
+    A window's value is the class probabilities of the tiles whose cores cover it, weighted
+    by the valid bases each core shares with the window. Windows are handed to `emit`
+    (record id, start, end, probabilities `(K,)`) in order, as soon as they are complete.
+    """
+
+    def __init__(self, size: int, emit: Callable[[str, int, int, np.ndarray], None]):
+        self.size, self.emit = size, emit
+        self.sums: dict[int, list] = {}  # window index -> [class sum, weight]
+
+    def add(self, record_id: str, core_start: int, valid: np.ndarray, classes: np.ndarray) -> None:
+        end = core_start + len(valid)
+        for window in range(core_start // self.size, (end - 1) // self.size + 1):
+            lo, hi = max(core_start, window * self.size), min(end, (window + 1) * self.size)
+            weight = float(valid[lo - core_start : hi - core_start].sum()) or 1e-6
+            total = self.sums.setdefault(window, [0.0, 0.0])
+            total[0], total[1] = total[0] + weight * classes, total[1] + weight
+        self._emit_until(record_id, end // self.size, end)
+
+    def finish(self, record_id: str, length: int) -> None:
+        self._emit_until(record_id, -(-length // self.size), length)
+
+    def _emit_until(self, record_id: str, stop: int, length: int) -> None:
+        for window in sorted(w for w in self.sums if w < stop):
+            class_sum, weight = self.sums.pop(window)
+            start = window * self.size
+            self.emit(
+                record_id, start, min(start + self.size, length), class_probabilities(class_sum, weight)
+            )
 
 
 def resolve_device(name: str) -> str:
@@ -54,8 +90,10 @@ class RecordPredictor:
         overlap: int | None = None,
         rc_average: bool = True,
         device: str | torch.device = "cpu",
+        sequence_window: int | None = None,
     ):
         self.device = torch.device(device)
+        self.sequence_window = sequence_window
         self.network = trained.network.to(self.device).eval()
         self.window = trained.window
         self.overlap = self.window // 2 if overlap is None else overlap
@@ -75,6 +113,7 @@ class RecordPredictor:
             overlap=settings.overlap,
             rc_average=settings.rc_average,
             device=device,
+            sequence_window=settings.get("sequence_window"),
         )
 
     def move_to(self, device: str | torch.device) -> None:
@@ -140,6 +179,7 @@ class RecordPredictor:
         """
         class_sum: np.ndarray | float = 0.0
         weight_sum = 0.0
+        windows = WindowClasses(self.sequence_window, sink.window_done) if self.sequence_window else None
         for batch in self._batches(self.tiles(records), owns):
             mine = [owns is None or owns(tile) for _, tile in batch]
             chosen = [tile for (_, tile), keep in zip(batch, mine, strict=True) if keep]
@@ -156,10 +196,14 @@ class RecordPredictor:
                     valid = tile.tokens[core] < alphabet.N
                     values[~valid] = np.nan
                     sink.segment(record_id, tile.core_start, values)
+                    if windows is not None:
+                        windows.add(record_id, tile.core_start, valid, tile_classes)
                     weight = float(valid.sum()) or 1e-6
                     class_sum = class_sum + weight * tile_classes
                     weight_sum += weight
                 if tile.record_length is not None:
+                    if windows is not None:
+                        windows.finish(record_id, tile.record_length)
                     sink.record_done(record_id, tile.record_length, np.asarray(class_sum), weight_sum)
                     class_sum, weight_sum = 0.0, 0.0
 
@@ -177,6 +221,10 @@ class InMemorySink:
         self.parts: dict[str, list[tuple[int, np.ndarray]]] = {}
         self.values: dict[str, np.ndarray] = {}
         self.classes: dict[str, np.ndarray] = {}
+        self.windows: list[tuple[str, int, int, np.ndarray]] = []
+
+    def window_done(self, record_id: str, start: int, end: int, probabilities: np.ndarray) -> None:
+        self.windows.append((record_id, start, end, probabilities))
 
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
         self.parts.setdefault(record_id, []).append((start, values))
