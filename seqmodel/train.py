@@ -23,6 +23,12 @@ def offline_first() -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
 
 
+def previous_wandb_run(run_dir: Path) -> str | None:
+    """The id of the latest wandb run in `run_dir` (`wandb/<offline->run-<date>-<id>`), if any."""
+    runs = sorted((run_dir / "wandb").glob("*run-*-*"), key=lambda p: p.stat().st_mtime)
+    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
+
+
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     """`last` means this run directory's `checkpoints/last.ckpt`; anything else must exist."""
     if ckpt_path is None:
@@ -70,7 +76,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         compile=cfg.model.compile,
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    logger_cfgs = cfg.get("logger") or {}
+    if cfg.ckpt_path and "wandb" in logger_cfgs and (run_id := previous_wandb_run(run_dir)):
+        logger_cfgs.wandb.id, logger_cfgs.wandb.resume = run_id, "allow"  # one wandb run per resumed run
+    loggers = [instantiate(c) for c in logger_cfgs.values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -116,3 +116,18 @@ def test_training_loss_decreases_on_demo_data():
     )
     trainer.fit(module, datamodule=datamodule)
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
+
+
+def test_resume_continues_the_same_wandb_run(tmp_path):
+    common = [
+        *TINY_MODEL,
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "test=false",
+        "logger=wandb",
+    ]
+    assert run_train(tmp_path, *common, "trainer.max_epochs=1").returncode == 0
+    result = run_train(tmp_path, *common, "trainer.max_epochs=2", "ckpt_path=last")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and len({name.rsplit("-", 1)[-1] for name in runs}) == 1
