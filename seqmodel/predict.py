@@ -205,7 +205,7 @@ def predict_by_rank(
             )
         fabric.barrier()
         if rank == 0:
-            with TrackWriter(output) as track, atomic_text(table_path) as table:
+            with TrackWriter(output, cfg.predict.bigwig_zooms) as track, atomic_text(table_path) as table:
                 table.write(sequence_table_header(classes))
                 sink = OutputSink(track, table, progress)
                 merge_spools(sorted(spool_dir.glob("rank*.spool")), sink)
@@ -246,7 +246,7 @@ def predict(cfg: DictConfig) -> tuple[Path, Path]:
                 None, "config", "predict.sequence_window is for whole records, not regions="
             )
         with contextlib.ExitStack() as outputs:
-            track = outputs.enter_context(TrackWriter(output))
+            track = outputs.enter_context(TrackWriter(output, cfg.predict.bigwig_zooms))
             table = outputs.enter_context(atomic_text(table_path))
             table.write(sequence_table_header(predictor.classes))
             windows = None
