@@ -34,6 +34,10 @@ def run_inprocess(main, argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def predict_argv(ckpt, fasta, output, run_dir) -> list[str]:
+    return [f"ckpt_path={ckpt}", f"input={fasta}", f"output={output}", f"hydra.run.dir={run_dir}"]
+
+
 RANDOM_DNA = bytes(np.random.default_rng(0).choice(list(b"ACGT"), 20_000).astype(np.uint8))
 FASTA_CASES = {
     "empty.fa": (b"", "empty.fa: no FASTA records"),
@@ -61,12 +65,7 @@ def test_bad_fasta_through_predict(tmp_path, tiny_checkpoint, name):
     output.parent.mkdir()
     code, stderr = run_inprocess(
         predict.main,
-        [
-            f"ckpt_path={tiny_checkpoint}",
-            f"input={fasta}",
-            f"output={output}",
-            f"hydra.run.dir={tmp_path / 'h'}",
-        ],
+        predict_argv(tiny_checkpoint, fasta, output, tmp_path / "h"),
     )
     assert code == 2
     lines = stderr.strip().splitlines()
@@ -99,12 +98,7 @@ def test_accepted_fasta_variants(tmp_path, tiny_checkpoint, content):
     output = tmp_path / "risk.bedgraph"
     code, stderr = run_inprocess(
         predict.main,
-        [
-            f"ckpt_path={tiny_checkpoint}",
-            f"input={fasta}",
-            f"output={output}",
-            f"hydra.run.dir={tmp_path / 'h'}",
-        ],
+        predict_argv(tiny_checkpoint, fasta, output, tmp_path / "h"),
     )
     assert code == 0, stderr
     assert output.stat().st_size > 0
