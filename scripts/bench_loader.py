@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta_chunks import FastaWindows, read_fasta_chunks
+from seqmodel.io.fasta_chunks import FastaWindows, read_fasta_chunks
 from seqmodel.data.token_cache import open_token_cache
 from seqmodel.runtime import Runtime, available_cpus
 

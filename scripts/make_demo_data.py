@@ -17,7 +17,7 @@ from pathlib import Path
 
 from Bio import bgzf
 
-from seqmodel.data.fasta import REGION_ID
+from seqmodel.io.fasta import REGION_ID
 from seqmodel.simulate_cli import main as simulate_main
 
 ROOT = Path(__file__).resolve().parents[1]

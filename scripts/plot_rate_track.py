@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seqmodel.data.fasta import REGION_ID, load_fasta  # noqa: E402
+from seqmodel.io.fasta import REGION_ID, load_fasta  # noqa: E402
 from seqmodel.data.targets import mutation_targets, track_values  # noqa: E402
 from seqmodel.models.checkpoint import load_trained_model  # noqa: E402
 from seqmodel.models.predictor import RecordPredictor  # noqa: E402

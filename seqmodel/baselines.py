@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seqmodel.data import alphabet
-from seqmodel.data.motifs import PositionWeightMatrix
+from seqmodel.io.motifs import PositionWeightMatrix
 
 DEFAULT_PRIOR_STRENGTH = 10.0
 

@@ -33,12 +33,12 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodel.baselines import KmerRateModel, kmer_codes, pwm_sequence_scores
 from seqmodel.config import CONFIG_DIR, register_resolvers
 from seqmodel.data.dataset import SequenceDataset, from_records, load_dataset, split_records
-from seqmodel.data.fasta import REGION_ID, FastaRecord, load_fasta
-from seqmodel.data.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
+from seqmodel.io.fasta import REGION_ID, FastaRecord, load_fasta
+from seqmodel.io.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
 from seqmodel.data.splits import check_disjoint
 from seqmodel.data.targets import mutation_targets
-from seqmodel.data.variants import vcf_allele_number
-from seqmodel.data.writers import atomic_text
+from seqmodel.io.variants import vcf_allele_number
+from seqmodel.io.atomic import atomic_text
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.metrics import (
     auroc,

@@ -14,12 +14,12 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.data.fasta import read_fasta
-from seqmodel.data.fasta_chunks import FastaChunk, read_fasta_chunks
-from seqmodel.data.spool import SpoolSink, merge_spools
+from seqmodel.io.fasta import read_fasta
+from seqmodel.io.fasta_chunks import FastaChunk, read_fasta_chunks
+from seqmodel.io.spool import SpoolSink, merge_spools
 from seqmodel.data.targets import read_sites
-from seqmodel.data.tracks import TrackWriter, track_suffix
-from seqmodel.data.writers import atomic_text, sequence_table_header, sequence_table_row
+from seqmodel.io.tracks import TrackWriter, track_suffix
+from seqmodel.io.atomic import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.errors import SeqmodelInputError, run_cli
 from seqmodel.models.predictor import class_probabilities
 from seqmodel.runtime import Runtime

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import REGION_ID, load_fasta, open_text
-from seqmodel.data.genome import Genome, chrom_key
+from seqmodel.io.fasta import REGION_ID, load_fasta, open_text
+from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.data.splits import SPLITS, block_splits, check_disjoint
-from seqmodel.data.variants import Snv, read_snvs, snv_vcf_text
+from seqmodel.io.variants import Snv, read_snvs, snv_vcf_text
 from seqmodel.errors import SeqmodelInputError, run_cli
 from seqmodel.simulate import write_outputs
 

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from Bio import bgzf
 
-from seqmodel.data import alphabet, signatures
-from seqmodel.data.fasta import FastaRecord
-from seqmodel.data.motifs import MotifHit, PositionWeightMatrix
+from seqmodel.data import alphabet
+from seqmodel.io import signatures
+from seqmodel.io.fasta import FastaRecord
+from seqmodel.io.motifs import MotifHit, PositionWeightMatrix
 from seqmodel.errors import SeqmodelInputError
 
 UNKNOWN = 4  # a neighbour that is N or beyond the record end

@@ -9,14 +9,14 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqmodel.data.fasta import load_fasta
-from seqmodel.data.motifs import (
+from seqmodel.io.fasta import load_fasta
+from seqmodel.io.motifs import (
     DEFAULT_PSEUDOCOUNT,
     PositionWeightMatrix,
     read_motifs,
     select_motif,
 )
-from seqmodel.data.signatures import parse_mix, read_signatures
+from seqmodel.io.signatures import parse_mix, read_signatures
 from seqmodel.errors import SeqmodelInputError, require_file, run_cli
 from seqmodel.simulate import (
     Hotspot,

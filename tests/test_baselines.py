@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from seqmodel.baselines import KmerRateModel, inner_code, kmer_codes, pwm_sequence_scores
 from seqmodel.data import alphabet
-from seqmodel.data.motifs import read_motifs, select_motif
+from seqmodel.io.motifs import read_motifs, select_motif
 
 JASPAR = Path(__file__).resolve().parents[1] / "data" / "jaspar2024_selected.jaspar"
 

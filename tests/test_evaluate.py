@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
 from seqmodel.config import CONFIG_DIR, DEMO_DATA_DIR, register_resolvers
-from seqmodel.data.fasta import load_fasta
+from seqmodel.io.fasta import load_fasta
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.evaluate import evaluate, gap_closure
 from seqmodel.metrics import auroc, average_precision, grouped_correlation, pearson, spearman

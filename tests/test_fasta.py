@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from seqmodel.data.fasta import load_fasta
+from seqmodel.io.fasta import load_fasta
 from seqmodel.errors import SeqmodelInputError
 
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import load_fasta
-from seqmodel.data.fasta_chunks import FastaWindows, bgzf_block_starts, read_fasta_chunks
+from seqmodel.io.fasta import load_fasta
+from seqmodel.io.fasta_chunks import FastaWindows, bgzf_block_starts, read_fasta_chunks
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.runtime import Runtime
 from tests.conftest import random_dna

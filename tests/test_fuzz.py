@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqmodel.data.alphabet import encode
-from seqmodel.data.fasta import FastaRecord, load_fasta
-from seqmodel.data.fasta_chunks import read_fasta_chunks
+from seqmodel.io.fasta import FastaRecord, load_fasta
+from seqmodel.io.fasta_chunks import read_fasta_chunks
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.errors import SeqmodelInputError
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seqmodel.data import alphabet
-from seqmodel.data.motifs import Motif, read_motifs, select_motif
+from seqmodel.io.motifs import Motif, read_motifs, select_motif
 from seqmodel.errors import SeqmodelInputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import load_fasta
+from seqmodel.io.fasta import load_fasta
 from seqmodel.models.checkpoint import load_trained_model
 from seqmodel.models.predictor import RecordPredictor
 from seqmodel.predict import sequences_path
@@ -212,7 +212,7 @@ def test_region_past_the_record_end_is_a_clean_error(tmp_path, tiny_checkpoint):
 
 
 def test_chunked_records_regroup_a_chunk_stream(small_fasta):
-    from seqmodel.data.fasta_chunks import read_fasta_chunks
+    from seqmodel.io.fasta_chunks import read_fasta_chunks
     from seqmodel.predict import chunked_records
 
     grouped = [

@@ -10,8 +10,8 @@ import pytest
 from Bio import bgzf
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import load_fasta
-from seqmodel.data.genome import Genome, chrom_key
+from seqmodel.io.fasta import load_fasta
+from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.data.splits import block_splits, check_disjoint
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.prepare import gc_fraction, main, prepare

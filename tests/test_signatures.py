@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqmodel.data import alphabet
-from seqmodel.data.signatures import (
+from seqmodel.io.signatures import (
     CHANNELS,
     CONTEXTS,
     NO_CONTEXT,

@@ -4,9 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet, signatures
-from seqmodel.data.fasta import FastaRecord, load_fasta
-from seqmodel.data.motifs import read_motifs, select_motif
+from seqmodel.data import alphabet
+from seqmodel.io import signatures
+from seqmodel.io.fasta import FastaRecord, load_fasta
+from seqmodel.io.motifs import read_motifs, select_motif
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.simulate import (
     Hotspot,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import load_fasta
+from seqmodel.io.fasta import load_fasta
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.errors import SeqmodelInputError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from seqmodel.data.dataset import load_dataset
-from seqmodel.data.fasta import load_fasta
+from seqmodel.io.fasta import load_fasta
 from seqmodel.data.token_cache import cache_directory, open_token_cache
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.runtime import Runtime

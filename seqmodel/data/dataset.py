@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import FastaRecord, load_fasta
+from seqmodel.io.fasta import FastaRecord, load_fasta
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.data.token_cache import open_token_cache

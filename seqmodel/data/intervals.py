@@ -14,7 +14,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 
-from seqmodel.data.fasta import FastaRecord
+from seqmodel.io.fasta import FastaRecord
 
 
 class RecordLocator:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data.fasta import FastaRecord, open_text
+from seqmodel.io.fasta import FastaRecord, open_text
 from seqmodel.errors import SeqmodelInputError, require_file
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from seqmodel.data.genome import chrom_key
+from seqmodel.io.genome import chrom_key
 from seqmodel.errors import SeqmodelInputError
 
 SPLITS = ("train", "val", "test")

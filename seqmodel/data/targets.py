@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import FastaRecord, open_text
+from seqmodel.io.fasta import FastaRecord, open_text
 from seqmodel.data.intervals import RecordLocator
 from seqmodel.errors import SeqmodelInputError
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from seqmodel.data.fasta import FastaRecord, header_fields
-from seqmodel.data.fasta_chunks import CHUNK_BYTES, read_fasta_chunks
+from seqmodel.io.fasta import FastaRecord, header_fields
+from seqmodel.io.fasta_chunks import CHUNK_BYTES, read_fasta_chunks
 from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
 from seqmodel.runtime import Runtime, TaskError
 

@@ -20,7 +20,7 @@ import numpy as np
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from seqmodel.data import alphabet
-from seqmodel.data.bgzf import GZIP_MAGIC
+from seqmodel.io.bgzf import GZIP_MAGIC
 from seqmodel.errors import SeqmodelInputError, require_file
 
 # bedtools getfasta style ids: "chr20:53800000-53900000" (0-based half-open).

@@ -17,8 +17,8 @@ import numpy as np
 from Bio import bgzf
 
 from seqmodel.data import alphabet
-from seqmodel.data.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
-from seqmodel.data.fasta import read_fasta
+from seqmodel.io.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
+from seqmodel.io.fasta import read_fasta
 from seqmodel.errors import SeqmodelInputError, require_file
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqmodel.data.fasta import open_text
+from seqmodel.io.fasta import open_text
 from seqmodel.errors import SeqmodelInputError, require_file
 
 BASES = set("ACGT")

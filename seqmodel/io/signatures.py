@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from seqmodel.data import alphabet
-from seqmodel.data.fasta import open_text
+from seqmodel.io.fasta import open_text
 from seqmodel.errors import SeqmodelInputError
 
 SUBSTITUTIONS = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")

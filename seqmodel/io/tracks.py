@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data.writers import atomic_text, write_errors_name
+from seqmodel.io.atomic import atomic_text, write_errors_name
 from seqmodel.errors import SeqmodelInputError
 
 TEXT_SUFFIXES = (".bedgraph", ".bedgraph.gz", ".bg", ".bg.gz", ".tsv", ".tsv.gz")

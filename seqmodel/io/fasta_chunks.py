@@ -29,8 +29,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from seqmodel.data import alphabet
-from seqmodel.data.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
-from seqmodel.data.genome import FaiEntry, read_fai
+from seqmodel.io.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
+from seqmodel.io.genome import FaiEntry, read_fai
 from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
 from seqmodel.runtime import Runtime, Task, TaskError
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqmodel.data.fasta import open_text
+from seqmodel.io.fasta import open_text
 from seqmodel.errors import SeqmodelInputError
 
 UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
