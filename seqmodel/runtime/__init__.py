@@ -12,9 +12,10 @@ from seqmodel.runtime.affinity import (
     read_topology,
 )
 from seqmodel.runtime.buffers import BufferSlot, PinnedBufferRing
+from seqmodel.runtime.context import current_task
 from seqmodel.runtime.pools import CpuPool, IoPool, PoolStats
-from seqmodel.runtime.runtime import Runtime, spans
-from seqmodel.runtime.task import Task, TaskCancelled, TaskError, current_task
+from seqmodel.runtime.runtime import Runtime
+from seqmodel.runtime.task import Task, TaskCancelled, TaskError
 from seqmodel.runtime.trace import KindSummary, Tracer
 
 __all__ = [
@@ -36,5 +37,4 @@ __all__ = [
     "gpu_numa_node",
     "plan_core_sets",
     "read_topology",
-    "spans",
 ]

@@ -1,7 +1,8 @@
 """Worker threads and the two pools: `CpuPool` (thinkers) and `IoPool` (callers).
 
 M OS threads run N tasks. Each worker pins itself to its cores, takes the most
-urgent task of its pool, runs one step of it and reports the outcome. Every step
+urgent task of its pool, runs one step of it and reports the outcome; a worker whose
+task waits on another runs queued work meanwhile (`Worker.help_until`). Every step
 is timed in wall and thread CPU time, so each pool knows its blocked share.
 """
 
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqmodel.runtime.affinity import pin_current_thread
+from seqmodel.runtime.context import bind_worker
 from seqmodel.runtime.scheduler import YIELDED, Scheduler
-from seqmodel.runtime.task import DONE, FAILED, RUNNING, Task, _local
-from seqmodel.runtime.trace import Tracer, profiler_range, set_os_thread_name
+from seqmodel.runtime.task import DONE, FAILED, Task
+from seqmodel.runtime.trace import Tracer, off_cpu_share, profiler_range, set_os_thread_name
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class PoolStats:
     @property
     def blocked_share(self) -> float:
         """Share of task wall time spent off-CPU."""
-        return 0.0 if self.wall_s <= 0 else max(0.0, 1.0 - self.cpu_s / self.wall_s)
+        return off_cpu_share(self.wall_s, self.cpu_s)
 
 
 def execute(task: Task) -> tuple[str, Any]:
@@ -84,7 +86,7 @@ class Worker:
         self.queue = pool.queue
         self.name = f"{pool.name}-{index}"
         self.cpus = cpus
-        self.cv = threading.Condition(self.scheduler.lock)  # wakes it while it waits in a task
+        self._help_cv = threading.Condition(self.scheduler.lock)  # wakes it in help_until
         self.current: Task | None = None
         self.native_id: int | None = None
         self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
@@ -121,7 +123,7 @@ class Worker:
             self._start_error = error
             self._started.set()
             return
-        _local.worker = self
+        bind_worker(self)
         if self.pool.tracer is not None:
             self.pool.tracer.add_thread(self.native_id, self.name)
             set_os_thread_name(self.name)
@@ -144,7 +146,7 @@ class Worker:
                 while True:
                     if scheduler.closed:
                         return
-                    task = queue.pop()
+                    task = scheduler.take(queue)
                     if task is not None:
                         break
                     queue.idle += 1
@@ -152,14 +154,42 @@ class Worker:
                         queue.cv.wait()
                     finally:
                         queue.idle -= 1
-                task.state = RUNNING
             self.run(task)
+
+    def help_until(self, task: Task, timeout: float | None = None) -> None:
+        """Wait, inside the running task, for `task` to finish; run queued work meanwhile.
+
+        The waiting task lends `task` its priority, and this worker runs tasks of its own
+        queue that are at least as urgent as the waiting one (the awaited task and its
+        dependencies are, after lending), so a blocked worker never parks work that only
+        it could run. TimeoutError after `timeout` s.
+        """
+        scheduler = self.scheduler
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = self.current
+        with scheduler.lock:
+            if task.finished:
+                return
+            scheduler.block_on(task, waiting, self.queue, self._help_cv)
+            try:
+                while not task.finished:
+                    other = scheduler.take(self.queue, waiting.effective)
+                    if other is None:
+                        self._help_cv.wait(scheduler.wait_slice(task, deadline, timeout))
+                        continue
+                    scheduler.lock.release()
+                    try:
+                        self.run(other)
+                    finally:
+                        scheduler.lock.acquire()
+            finally:
+                scheduler.unblock(task, waiting, self.queue, self._help_cv)
 
     def run(self, task: Task) -> None:
         """Run one step of `task` here and settle it (the task is already RUNNING)."""
         tracer = self.pool.tracer
         previous = self.current
-        self.current = _local.task = task
+        self.current = task
         self.thread.name = task.name
         if tracer is not None:
             set_os_thread_name(task.name)
@@ -172,7 +202,7 @@ class Worker:
             self._nested[-1][0] += end - start
             self._nested[-1][1] += cpu_end - cpu_start
         wall, cpu = end - start - nested_wall, cpu_end - cpu_start - nested_cpu
-        self.current = _local.task = previous
+        self.current = previous
         self.thread.name = self.name if previous is None else previous.name
         if tracer is not None:
             set_os_thread_name(self.thread.name)
@@ -221,10 +251,6 @@ class WorkerPool:
     def stats(self) -> PoolStats:
         with self.scheduler.lock:
             return PoolStats(self.size, self._tasks, self._wall_ns / 1e9, self._cpu_ns / 1e9)
-
-    def blocked_share(self) -> float:
-        """Share of this pool's task wall time spent off-CPU, since start."""
-        return self.stats().blocked_share
 
     def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> bool:
         """Add one step's times (lock held); True asks the caller to grow the pool."""

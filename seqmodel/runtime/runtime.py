@@ -11,7 +11,6 @@ steps finish and joins every worker thread.
 from __future__ import annotations
 
 import inspect
-import queue
 import threading
 import time
 from collections import deque
@@ -20,20 +19,12 @@ from typing import Any, TypeVar
 
 from seqmodel.runtime.affinity import available_cpus, plan_core_sets, read_topology
 from seqmodel.runtime.pools import CpuPool, IoPool, PoolStats, WorkerPool
-from seqmodel.runtime.scheduler import WAIT_SLICE_S, Scheduler
+from seqmodel.runtime.scheduler import Scheduler
 from seqmodel.runtime.task import Task, describe
 from seqmodel.runtime.trace import Tracer
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
-    """Split ``[start, stop)`` into half-open chunks of at most `size`."""
-    if size < 1:
-        raise ValueError(f"chunk size must be positive, got {size}")
-    for lo in range(start, stop, size):
-        yield lo, min(lo + size, stop)
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -139,47 +130,6 @@ class Runtime:
         """
         return self.scheduler.submit(fn, args, pool, priority, name, context, after)
 
-    def submit_chunked(
-        self,
-        fn: Callable[[int, int], R],
-        start: int,
-        stop: int,
-        chunk: int,
-        *,
-        combine: Callable[[list[R]], T] = list,
-        pool: str = "cpu",
-        priority: float | None = None,
-        name: str | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> Task[T]:
-        """Run ``fn(lo, hi)`` over ``[start, stop)`` in chunks; the Task gives ``combine(results)``.
-
-        One long job becomes many short tasks, so it cannot hold a worker while
-        more urgent work waits (head-of-line blocking). Chunk errors name their offset.
-        """
-        label = name or getattr(fn, "__name__", "chunk")
-        context = context or {}
-        parts = [
-            self.submit(
-                fn,
-                lo,
-                hi,
-                pool=pool,
-                priority=priority,
-                name=f"{label} {lo}-{hi}",
-                context={**context, "offset": lo},
-            )
-            for lo, hi in spans(start, stop, chunk)
-        ]
-        return self.submit(
-            lambda: combine([p.result() for p in parts]),
-            pool=pool,
-            priority=priority,
-            name=f"{label} combine",
-            context=context,
-            after=parts,
-        )
-
     def ordered_map(
         self,
         fn: Callable[[T], R],
@@ -254,32 +204,9 @@ class Runtime:
                 if not task.cancel() and discard is not None:
                     task.add_done_callback(_discard_result(discard))
 
-    def as_completed(self, tasks: Iterable[Task], timeout: float | None = None) -> Iterator[Task]:
-        """Yield each task once, as it finishes; TimeoutError when `timeout` s pass first."""
-        tasks = list(tasks)
-        done: queue.SimpleQueue[Task] = queue.SimpleQueue()
-        for task in tasks:
-            task.add_done_callback(done.put)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for _ in tasks:
-            while True:
-                left = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"tasks unfinished after {timeout} s; {self.describe()}")
-                try:
-                    task = done.get(timeout=min(left, WAIT_SLICE_S))
-                    break
-                except queue.Empty:
-                    continue
-            yield task
-
     def stats(self) -> dict[str, PoolStats]:
         """Per pool: size, tasks, wall and CPU time in tasks, blocked share."""
         return {name: pool.stats() for name, pool in self.pools.items()}
-
-    def describe(self) -> str:
-        """One line: what each worker runs and how much is queued."""
-        return self.scheduler.snapshot()
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel queued work, let running steps finish, join every worker.

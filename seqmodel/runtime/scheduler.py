@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from seqmodel.runtime.context import current_task, current_worker
 from seqmodel.runtime.task import (
     CANCELLED,
     DONE,
@@ -27,8 +28,6 @@ from seqmodel.runtime.task import (
     Task,
     TaskCancelled,
     TaskError,
-    _local,
-    current_task,
     describe,
 )
 
@@ -54,7 +53,9 @@ class ReadyQueue:
         self.live = 0  # tasks in the queue, stale entries excluded
         self.cv = threading.Condition(lock)  # idle workers of this pool sleep here
         self.idle = 0
-        self.helpers: list[Worker] = []  # workers blocked in result(), ready to help
+        # (the task it runs, the condition it sleeps on) of each worker blocked in result():
+        # woken to help when a task at least as urgent as its own is pushed
+        self.helpers: list[tuple[Task, threading.Condition]] = []
 
     def __len__(self) -> int:
         return self.live
@@ -158,10 +159,14 @@ class Scheduler:
             self._finish(task, FAILED, None, TaskError.wrap(task, error), finished)
 
     def wait(self, task: Task, timeout: float | None) -> None:
-        """Block until `task` finishes; TimeoutError after `timeout` s."""
-        worker = getattr(_local, "worker", None)
+        """Block until `task` finishes; TimeoutError after `timeout` s.
+
+        A worker of this runtime that waits inside a task runs other queued work meanwhile
+        (`Worker.help_until`); any other thread sleeps, lending the task top urgency.
+        """
+        worker = current_worker()
         if worker is not None and worker.scheduler is self and worker.current is not None:
-            self._wait_in_worker(task, worker, timeout)
+            worker.help_until(task, timeout)
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
@@ -171,7 +176,7 @@ class Scheduler:
             task.ext_waiters += 1
             try:
                 while not task.finished:
-                    self.done_cv.wait(self._slice(task, deadline, timeout))
+                    self.done_cv.wait(self.wait_slice(task, deadline, timeout))
             finally:
                 task.ext_waiters -= 1
 
@@ -205,14 +210,7 @@ class Scheduler:
                     self._finish(task, CANCELLED, None, error, finished)
             for queue in self.queues.values():
                 queue.cv.notify_all()
-            for worker in self.workers:
-                worker.cv.notify_all()
         self.after_finish(finished)
-
-    def snapshot(self) -> str:
-        """What runs and what waits, for timeout messages and watchdogs."""
-        with self.lock:
-            return self._snapshot_locked()
 
     def after_finish(self, finished: list[Task]) -> None:
         """Run done-callbacks and close cancelled generators, outside the lock."""
@@ -231,6 +229,43 @@ class Scheduler:
                     log.exception("done-callback of %s", describe(task))
 
     # --- lock held from here on ---
+
+    def take(self, queue: ReadyQueue, limit: float = math.inf) -> Task | None:
+        """Pop `queue`'s most urgent task, if its priority is `limit` or more urgent, as RUNNING."""
+        task = queue.peek()
+        if task is None or task.effective > limit:
+            return None
+        queue.pop()
+        task.state = RUNNING
+        return task
+
+    def block_on(self, task: Task, waiting: Task, queue: ReadyQueue, cv: threading.Condition) -> None:
+        """`waiting`, running on a worker of `queue` that sleeps on `cv`, now waits for `task`.
+
+        `task` and what it waits for inherit the priority of `waiting`; `cv` is notified when
+        `task` finishes and when `queue` gets work at least as urgent as `waiting`.
+        """
+        self._lend(task, waiting.effective)
+        waiting.blockers = (task,)
+        task.waiters.append(cv)
+        queue.helpers.append((waiting, cv))
+
+    def unblock(self, task: Task, waiting: Task, queue: ReadyQueue, cv: threading.Condition) -> None:
+        """Undo `block_on`."""
+        queue.helpers.remove((waiting, cv))
+        task.waiters.remove(cv)
+        waiting.blockers = ()
+
+    def wait_slice(self, task: Task, deadline: float | None, timeout: float | None) -> float:
+        """How long one sleep of a wait for `task` may last; TimeoutError past `deadline`."""
+        if deadline is None:
+            return WAIT_SLICE_S
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"waited {timeout} s for {describe(task)} ({task.state}); {self._snapshot_locked()}"
+            )
+        return min(left, WAIT_SLICE_S)
 
     def _wait_for(self, task: Task, deps: Iterable[Task], parked: bool, finished: list[Task]) -> None:
         pending = tuple(d for d in deps if not d.finished)
@@ -264,9 +299,9 @@ class Scheduler:
     def _wake(self, queue: ReadyQueue, task: Task) -> None:
         if queue.idle:
             queue.cv.notify()
-        for helper in queue.helpers:
-            if task.effective <= helper.current.effective:
-                helper.cv.notify()
+        for waiting, cv in queue.helpers:
+            if task.effective <= waiting.effective:
+                cv.notify()
 
     def _lend(self, task: Task, priority: float) -> None:
         """Priority inheritance: `task` and everything it waits for get at least `priority`."""
@@ -323,51 +358,6 @@ class Scheduler:
             state = FAILED
         error.__cause__ = dep.error
         return state, None, error
-
-    def _wait_in_worker(self, task: Task, worker: Worker, timeout: float | None) -> None:
-        """A task blocks on another: lend it our priority and run urgent work meanwhile.
-
-        Running queued tasks of our own pool that are at least as urgent as the
-        waiting one (the awaited task and its dependencies are, after lending)
-        means a blocked worker never parks work that only it could run.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        me = worker.current
-        queue = worker.queue
-        with self.lock:
-            if task.finished:
-                return
-            self._lend(task, me.effective)
-            me.blockers = (task,)
-            task.waiters.append(worker.cv)
-            queue.helpers.append(worker)
-            try:
-                while not task.finished:
-                    top = queue.peek()
-                    if top is not None and top.effective <= me.effective:
-                        queue.pop()
-                        top.state = RUNNING
-                        self.lock.release()
-                        try:
-                            worker.run(top)
-                        finally:
-                            self.lock.acquire()
-                    else:
-                        worker.cv.wait(self._slice(task, deadline, timeout))
-            finally:
-                queue.helpers.remove(worker)
-                task.waiters.remove(worker.cv)
-                me.blockers = ()
-
-    def _slice(self, task: Task, deadline: float | None, timeout: float | None) -> float:
-        if deadline is None:
-            return WAIT_SLICE_S
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(
-                f"waited {timeout} s for {describe(task)} ({task.state}); {self._snapshot_locked()}"
-            )
-        return min(left, WAIT_SLICE_S)
 
     def _snapshot_locked(self) -> str:
         running = [f"{w.name}: {describe(w.current)}" for w in self.workers if w.current]

@@ -63,14 +63,6 @@ def describe(task: Task) -> str:
     return f"{task.name} [{' '.join(f'{k}={v}' for k, v in task.context.items())}]"
 
 
-_local = threading.local()
-
-
-def current_task() -> Task | None:
-    """The task running on this thread, None outside the runtime's workers."""
-    return getattr(_local, "task", None)
-
-
 class Task(Generic[T]):
     """A submitted unit of work and, once it has run, its outcome.
 

@@ -49,6 +49,11 @@ def profiler_range(name: str) -> AbstractContextManager | None:
     return torch.profiler.record_function(name)
 
 
+def off_cpu_share(wall_s: float, cpu_s: float) -> float:
+    """Share of `wall_s` not spent on a CPU (waiting on I/O, locks, the GIL or a run queue)."""
+    return 0.0 if wall_s <= 0 else max(0.0, 1.0 - cpu_s / wall_s)
+
+
 @dataclass(frozen=True)
 class KindSummary:
     """Totals for one task kind. wall_s, cpu_s: self time (nested tasks excluded)."""
@@ -60,7 +65,7 @@ class KindSummary:
     @property
     def blocked_share(self) -> float:
         """Share of wall time off-CPU (waiting on I/O, locks, the GIL or a run queue)."""
-        return 0.0 if self.wall_s <= 0 else max(0.0, 1.0 - self.cpu_s / self.wall_s)
+        return off_cpu_share(self.wall_s, self.cpu_s)
 
 
 class Tracer:
