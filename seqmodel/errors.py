@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -22,6 +23,15 @@ class SeqmodelInputError(Exception):
         return f"{location}: {self.message}" if location else self.message
 
 
+class ParameterError(SeqmodelInputError):
+    """A bad argument value. Names the library's parameter (e.g. `mean_rate`); a CLI that set the
+    parameter from a flag or config key names that instead (see `run_cli`)."""
+
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(None, parameter, message)
+
+
 def reraise_input_error(error: BaseException) -> None:
     """If bad input caused `error` (a runtime TaskError: its `original`), raise that input error.
 
@@ -35,17 +45,25 @@ def reraise_input_error(error: BaseException) -> None:
         raise SeqmodelInputError(original.path, original.where, original.message) from error
 
 
-def run_cli(main: Callable[[], object]) -> object:
+def argparse_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Parameter name (an option's `dest`) -> the flag that sets it, e.g. `mean_rate` -> `--mean-rate`."""
+    return {action.dest: action.option_strings[-1] for action in parser._actions if action.option_strings}
+
+
+def run_cli(main: Callable[[], object], flags: Mapping[str, str] | None = None) -> object:
     """Run an entry point; bad input or a failed read / write becomes one line on stderr.
 
     SeqmodelInputError and OSError (disk full, permission denied, ...) exit with code 2,
-    Ctrl-C with 130. Set SEQMODEL_DEBUG=1 to get the full traceback instead.
+    Ctrl-C with 130. A ParameterError names the flag or config key that `flags` maps its
+    parameter to. Set SEQMODEL_DEBUG=1 to get the full traceback instead.
     """
     try:
         return main()
     except (SeqmodelInputError, OSError) as error:
         if os.environ.get("SEQMODEL_DEBUG"):
             raise
+        if isinstance(error, ParameterError) and flags and error.parameter in flags:
+            error = SeqmodelInputError(None, flags[error.parameter], error.message)
         if isinstance(error, OSError) and not isinstance(error, SeqmodelInputError):
             where = f"{error.filename}: " if error.filename else ""
             error = f"{where}{error.strerror or error}"

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from seqmodel.errors import ParameterError, SeqmodelInputError
 from seqmodel.io.genome import chrom_key
-from seqmodel.errors import SeqmodelInputError
 
 SPLITS = ("train", "val", "test")
 # (chrom, start, end, record id), 0-based half-open.
@@ -33,10 +33,10 @@ def block_splits(
     the remaining blocks are train.
     """
     if block_size < 1:
-        raise SeqmodelInputError(None, "--split-block", f"{block_size} must be >= 1")
+        raise ParameterError("block_size", f"{block_size} must be >= 1")
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise SeqmodelInputError(
-            None, "--val-fraction/--test-fraction", "need fractions in [0, 1) that sum to < 1"
+        raise ParameterError(
+            "val_fraction", "need val and test fractions in [0, 1) that sum to < 1"
         )
     keys = [(chrom_key(chrom), start // block_size) for chrom, start, _, _ in intervals]
     blocks = sorted(set(keys))
@@ -58,8 +58,8 @@ def block_splits(
             taken[split] += sizes[block]
     splits = [block_split[key] for key in keys]
     if "train" not in splits:
-        raise SeqmodelInputError(
-            None, "--split-block", f"no block left for training ({len(blocks)} blocks); use smaller blocks"
+        raise ParameterError(
+            "split_block", f"no block left for training ({len(blocks)} blocks); use smaller blocks"
         )
     return splits
 

@@ -18,8 +18,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from seqmodel.data import alphabet
+from seqmodel.errors import ParameterError, SeqmodelInputError
 from seqmodel.io.fasta import open_text
-from seqmodel.errors import SeqmodelInputError
 
 SUBSTITUTIONS = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
 # COSMIC order: 5' base, then substitution, then 3' base.
@@ -53,15 +53,14 @@ class SignatureTable:
         """
         unknown = [name for name in weights if name not in self.names]
         if unknown:
-            raise SeqmodelInputError(
-                None,
-                "--mix",
+            raise ParameterError(
+                "mix",
                 f"unknown signature {unknown[0]!r}: not a column of {self.path} "
                 f"(columns: {', '.join(self.names[:8])}, ...)",
             )
         values = np.array(list(weights.values()), dtype=np.float64)
         if (values < 0).any() or not np.isfinite(values).all() or values.sum() <= 0:
-            raise SeqmodelInputError(None, "--mix", "weights must be finite, >= 0 and not all zero")
+            raise ParameterError("mix", "weights must be finite, >= 0 and not all zero")
         columns = [self.names.index(name) for name in weights]
         spectrum = self.matrix[:, columns] @ (values / values.sum())
         return spectrum / spectrum.sum()
@@ -146,9 +145,9 @@ def parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             weight = math.nan
         if not sep or not name or not math.isfinite(weight):
-            raise SeqmodelInputError(None, "--mix", f"{item.strip()!r} is not NAME=WEIGHT (e.g. SBS1=0.2)")
+            raise ParameterError("mix", f"{item.strip()!r} is not NAME=WEIGHT (e.g. SBS1=0.2)")
         if name in mix:
-            raise SeqmodelInputError(None, "--mix", f"signature {name!r} given twice")
+            raise ParameterError("mix", f"signature {name!r} given twice")
         mix[name] = weight
     return mix
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import torch
 
 from seqmodel.errors import SeqmodelInputError, require_file
-from seqmodel.models.network import SeqModel
+from seqmodel.models.network import SeqModel, per_genome_rate
 
 # Bumped whenever a checkpoint's hyperparameters or weights change meaning.
-CHECKPOINT_FORMAT = 1
+# 2: the per-base head predicts the per-genome rate (loss.base, data_info.genomes).
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -23,6 +24,12 @@ class TrainedModel:
     network: SeqModel
     window: int
     classes: list[str]
+    base_loss: str = "binomial"
+    genomes: float = 1.0
+
+    def rate(self, base_logits: torch.Tensor) -> torch.Tensor:
+        """The per-genome mutation rate from the network's per-base logits."""
+        return per_genome_rate(base_logits, self.base_loss, self.genomes)
 
 
 def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
@@ -63,4 +70,14 @@ def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cp
             None,
             f"checkpoint format {info.get('format')!r}, this seqmodel reads format {CHECKPOINT_FORMAT}",
         )
-    return TrainedModel(network.to(device).eval(), int(info["window"]), list(info["classes"]))
+    if info.get("alphabet", "ACGTN") != "ACGTN":
+        raise SeqmodelInputError(
+            path, None, f"checkpoint alphabet {info['alphabet']!r}, this seqmodel reads ACGTN"
+        )
+    return TrainedModel(
+        network.to(device).eval(),
+        int(info["window"]),
+        list(info["classes"]),
+        base_loss=hparams["loss"].get("base", "binomial"),
+        genomes=float(info.get("genomes") or 1),
+    )

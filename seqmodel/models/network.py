@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqmodel.data import alphabet
-from seqmodel.errors import SeqmodelInputError
+from seqmodel.errors import ParameterError
 
 POOLINGS = ("final", "mean", "max", "attention")
 
@@ -32,9 +34,7 @@ class Trunk(nn.Module):
     ):
         super().__init__()
         if cell not in ("lstm", "gru"):
-            raise SeqmodelInputError(
-                None, "config", f"model.trunk.cell must be 'lstm' or 'gru', got {cell!r}"
-            )
+            raise ParameterError("cell", f"must be 'lstm' or 'gru', got {cell!r}")
         layers: list[nn.Module] = []
         channels = 4
         for _ in range(conv_layers):
@@ -71,7 +71,7 @@ class Trunk(nn.Module):
 
 
 class PerBaseHead(nn.Module):
-    """Per-position MLP: features `(B, L, F)` -> mutation logits `(B, L)`."""
+    """Per-position MLP: features `(B, L, F)` -> logits `(B, L)` of the per-genome mutation rate."""
 
     def __init__(self, in_features: int, hidden: int):
         super().__init__()
@@ -80,22 +80,74 @@ class PerBaseHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.mlp(features).squeeze(-1)
 
+    def start_at_rate(self, rate: float) -> None:
+        """Set the output bias to logit(`rate`), so training starts at the data's mean rate
+        rather than at 0.5 (which costs the first hundreds of steps on a rare outcome)."""
+        rate = min(max(rate, 1e-7), 1 - 1e-7)
+        with torch.no_grad():
+            self.mlp[-1].bias.fill_(math.log(rate / (1 - rate)))
+
+
+def per_genome_rate(base_logits: torch.Tensor, base_loss: str, genomes: float) -> torch.Tensor:
+    """The per-genome mutation rate from the per-base head's logits.
+
+    A head trained with the binomial loss predicts the rate itself; one trained on presence
+    ("carried by >= 1 of N genomes", P = 1 - (1 - rate)^N) is inverted to the rate.
+    """
+    probability = torch.sigmoid(base_logits.float())
+    if base_loss == "presence":
+        return -torch.expm1(torch.log1p(-probability.clamp(max=1 - 1e-7)) / genomes)
+    return probability
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the backward gradient multiplied by `scale`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.scale, None
+
+
+def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """`x` in the forward pass; its gradient times `scale` in the backward (0: stop-gradient)."""
+    if scale == 1.0:
+        return x
+    if scale == 0.0:
+        return x.detach()
+    return _ScaleGradient.apply(x, scale)
+
 
 class PooledHead(nn.Module):
     """Pool features over valid positions, then MLP: `(B, L, F)` -> class logits `(B, K)`."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int, pooling: str = "attention"):
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        num_classes: int,
+        pooling: str = "attention",
+        trunk_grad_scale: float = 1.0,
+    ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise SeqmodelInputError(
-                None, "config", f"model.pooled_head.pooling must be one of {POOLINGS}, got {pooling!r}"
-            )
+            raise ParameterError("pooling", f"must be one of {POOLINGS}, got {pooling!r}")
+        if not 0.0 <= trunk_grad_scale <= 1.0:
+            raise ParameterError("trunk_grad_scale", f"must be in [0, 1], got {trunk_grad_scale}")
         self.pooling = pooling
+        # How much of the sequence loss's gradient reaches the shared trunk (0: the pooled head
+        # reads the trunk's features but does not shape them).
+        self.trunk_grad_scale = float(trunk_grad_scale)
         self.score = nn.Linear(in_features, 1) if pooling == "attention" else None
         self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, num_classes))
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # Windows made only of N still need a defined pooled value: fall back to all real positions.
+        features = scale_gradient(features, self.trunk_grad_scale)
         inside = torch.arange(features.shape[1], device=features.device)[None, :] < lengths[:, None]
         mask = torch.where(mask.any(dim=1, keepdim=True), mask, inside)
         if self.pooling == "final":

@@ -94,6 +94,7 @@ class RecordPredictor:
     ):
         self.device = torch.device(device)
         self.sequence_window = sequence_window
+        self.trained = trained
         self.network = trained.network.to(self.device).eval()
         self.window = trained.window
         self.overlap = self.window // 2 if overlap is None else overlap
@@ -128,7 +129,7 @@ class RecordPredictor:
         n = torch.from_numpy(lengths.astype(np.int64)).to(self.device, non_blocking=True)
         base_logits, class_logits = self.network(x, x < alphabet.N, n)
         result = (
-            torch.sigmoid(base_logits.float()).cpu().numpy(),
+            self.trained.rate(base_logits).cpu().numpy(),
             torch.softmax(class_logits.float(), -1).cpu().numpy(),
         )
         self.forward_seconds += time.perf_counter() - started  # .cpu() waited for the device
