@@ -59,8 +59,18 @@ class Trunk(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         onehot = F.one_hot(tokens, alphabet.VOCAB_SIZE)[..., :4].to(self.norm.weight.dtype)
+        return self.forward_onehot(onehot, lengths)
+
+    def forward_onehot(self, onehot: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The trunk on a float one-hot `(B, L, 4)` (columns A, C, G, T; N and padding all zero).
+
+        The token path builds exactly this tensor, so both give the same features; a float
+        input can carry gradients back to the bases (Integrated Gradients) or be any point
+        between two sequences.
+        """
+        onehot = onehot.to(self.norm.weight.dtype)
         x = self.stem(onehot.transpose(1, 2)).transpose(1, 2)
-        length = tokens.shape[1]
+        length = onehot.shape[1]
         if bool((lengths < length).any()):
             # Pack so the backward direction starts at each window's last real base, not in padding.
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -169,7 +179,8 @@ class PooledHead(nn.Module):
 class SeqModel(nn.Module):
     """Shared trunk feeding a per-base head and a pooled head.
 
-    forward(tokens `(B, L)`, mask `(B, L)`, lengths `(B,)`) -> (base logits `(B, L)`, class logits `(B, K)`).
+    forward(tokens `(B, L)`, mask `(B, L)`, lengths `(B,)`) -> (base logits `(B, L)`, class logits `(B, K)`);
+    forward_onehot takes a float one-hot `(B, L, 4)` in place of the tokens.
     """
 
     def __init__(self, num_classes: int, trunk: dict, per_base_head: dict, pooled_head: dict):
@@ -182,4 +193,12 @@ class SeqModel(nn.Module):
         self, tokens: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.trunk(tokens, lengths)
+        return self.per_base_head(features), self.pooled_head(features, mask, lengths)
+
+    def forward_onehot(
+        self, onehot: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` on a float one-hot `(B, L, 4)` instead of tokens (see `Trunk.forward_onehot`);
+        `mask` `(B, L)` marks the real bases, as for tokens (`tokens < N`)."""
+        features = self.trunk.forward_onehot(onehot, lengths)
         return self.per_base_head(features), self.pooled_head(features, mask, lengths)
