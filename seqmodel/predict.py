@@ -14,13 +14,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.io.fasta import read_fasta
-from seqmodel.io.fasta_chunks import FastaChunk, read_fasta_chunks
-from seqmodel.io.spool import SpoolSink, merge_spools
-from seqmodel.data.targets import read_sites
-from seqmodel.io.tracks import TrackWriter, track_suffix
-from seqmodel.io.atomic import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.errors import SeqmodelInputError, run_cli
+from seqmodel.io.atomic import atomic_text, sequence_table_header, sequence_table_row
+from seqmodel.io.bed import read_bed
+from seqmodel.io.fasta import FastaChunk, read_fasta, read_fasta_chunks
+from seqmodel.io.regions import format_region
+from seqmodel.io.spool import SpoolSink, merge_spools
+from seqmodel.io.tracks import TrackWriter, track_suffix
 from seqmodel.models.predictor import class_probabilities
 from seqmodel.runtime import Runtime
 
@@ -68,7 +68,9 @@ class OutputSink:
 
 
 @dataclass
-class Region:
+class FlankedRegion:
+    """A `regions=` interval `[start, end)` on `chrom`, predicted with flanks from `flank_start`."""
+
     chrom: str
     start: int
     end: int
@@ -80,7 +82,7 @@ class Region:
 class RegionSink:
     """Maps predictions of flanked region sequences back onto their chromosome's coordinates."""
 
-    def __init__(self, inner: OutputSink, regions: dict[str, Region]):
+    def __init__(self, inner: OutputSink, regions: dict[str, FlankedRegion]):
         self.inner, self.regions = inner, regions
 
     def segment(self, record_id: str, start: int, values: np.ndarray) -> None:
@@ -104,8 +106,8 @@ class RegionSink:
 def read_regions(path: str | os.PathLike) -> dict[str, list[tuple[int, int, int]]]:
     """BED intervals by chrom, as (start, end, line), sorted; overlaps are an error."""
     by_chrom: dict[str, list[tuple[int, int, int]]] = {}
-    for line, chrom, start, end, _ in read_sites(Path(path)):
-        by_chrom.setdefault(chrom, []).append((start, end, line))
+    for interval in read_bed(path, "regions file"):
+        by_chrom.setdefault(interval.chrom, []).append((interval.start, interval.end, interval.line))
     for chrom, rows in by_chrom.items():
         rows.sort()
         for (_, prev_end, _), (start, _, line) in zip(rows, rows[1:], strict=False):
@@ -115,7 +117,7 @@ def read_regions(path: str | os.PathLike) -> dict[str, list[tuple[int, int, int]
 
 
 def region_records(
-    fasta: str, regions_path: str, flank: int, regions: dict[str, Region]
+    fasta: str, regions_path: str, flank: int, regions: dict[str, FlankedRegion]
 ) -> Iterator[tuple[str, list[np.ndarray]]]:
     """Flanked sequences of the BED regions, in FASTA order; fills `regions` for the sink."""
     wanted = read_regions(regions_path)
@@ -126,8 +128,8 @@ def region_records(
                 message = f"region end {end} is past the end of {record.id} ({len(record)})"
                 raise SeqmodelInputError(regions_path, f"line {line}", message)
             lo, hi = max(0, start - flank), min(len(record), end + flank)
-            key = f"{record.id}:{start}-{end}"
-            regions[key] = Region(record.id, start, end, len(record), lo, i == len(rows) - 1)
+            key = format_region(record.id, start, end)
+            regions[key] = FlankedRegion(record.id, start, end, len(record), lo, i == len(rows) - 1)
             yield key, [record.tokens[lo:hi]]
     if wanted:
         chrom, rows = next(iter(wanted.items()))
@@ -161,7 +163,7 @@ def chunked_records(chunks: Iterable[FastaChunk]) -> Iterator[tuple[str, Iterato
 def predict_into(cfg: DictConfig, predictor, sink, owns=None) -> None:
     """Run `predictor` over the input (or its regions) into `sink`; `owns` picks a rank's tiles."""
     if cfg.regions:
-        regions: dict[str, Region] = {}
+        regions: dict[str, FlankedRegion] = {}
         records = region_records(cfg.input, cfg.regions, predictor.window // 2, regions)
         predictor.run(records, RegionSink(sink, regions), owns)
     else:

@@ -3,13 +3,16 @@
 Regions come from one of: a FASTA of sequences already cut (`chrom:start-end` ids), a BED of
 regions (4th column = label) cut from the genome, peaks (BED or FASTA) plus GC-matched
 background windows sampled from the genome, or windows tiled over genome intervals.
-Mutations (VCF or TSV) have their REF checked against the genome; those inside the regions
-are written as a VCF in the regions' chromosome names. Outputs go to one folder:
+Mutations (a VCF, recognised by its first line, or a TSV of calls) have their REF checked
+against the genome; those inside the regions are written as a VCF in the regions' chromosome
+names. Outputs go to one folder:
 
 - `regions.fa.gz`: every record, header `>chrom:start-end [words] [label=L] split=S` (BGZF);
 - `train.fa.gz`, `val.fa.gz`, `test.fa.gz`: the records of each split (an empty split is not written);
 - `splits.tsv`: `id chrom start end label split`, one row per record;
-- `mutations.vcf.gz`: the SNVs inside the regions (`AC` = calls at the site), with `--mutations`;
+- `mutations.vcf.gz`: the SNVs inside the regions, with `--mutations`: `AC` = calls at the site
+  (a TSV row is one call; a VCF SNV brings its carriers, see `seqmodel.io.vcf`), and `AN` when
+  every input SNV has the same genomes;
 - `ref_mismatches.tsv`: the calls whose REF differs from the genome, when there are any.
 """
 
@@ -18,17 +21,20 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from seqmodel.data import alphabet
-from seqmodel.io.fasta import REGION_ID, load_fasta, open_text
-from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.data.splits import SPLITS, block_splits, check_disjoint
-from seqmodel.io.variants import Snv, read_snvs, snv_vcf_text
-from seqmodel.errors import SeqmodelInputError, run_cli
+from seqmodel.errors import ParameterError, SeqmodelInputError, argparse_flags, run_cli
+from seqmodel.io.bed import read_bed
+from seqmodel.io.fasta import load_fasta
+from seqmodel.io.genome import Genome, chrom_key
+from seqmodel.io.regions import format_region, parse_region
+from seqmodel.io.tables import CallsReader
+from seqmodel.io.vcf import Snv, VcfReader, is_vcf, named_vcf, write_vcf
 from seqmodel.simulate import write_outputs
 
 FASTA_LINE = 80
@@ -37,7 +43,7 @@ BACKGROUND_TRIES = 200
 
 
 @dataclass
-class Region:
+class PreparedRegion:
     """A record to write: `[start, end)` 0-based on `chrom` (a plain contig starts at 0)."""
 
     chrom: str
@@ -50,17 +56,19 @@ class Region:
 
     @property
     def id(self) -> str:
-        return f"{self.chrom}:{self.start}-{self.end}" if self.placed else self.chrom
+        return format_region(self.chrom, self.start, self.end) if self.placed else self.chrom
 
 
-def _fasta_regions(path: str) -> list[Region]:
+def _fasta_regions(path: str) -> list[PreparedRegion]:
     regions = []
     for record in load_fasta(path):
         words = " ".join(w for w in record.description.split()[1:] if not w.startswith(("label=", "split=")))
         label = record.fields.get("label")
         interval = record.genome_interval
         if interval is None:
-            regions.append(Region(record.id, 0, len(record), record.tokens, label, words, placed=False))
+            regions.append(
+                PreparedRegion(record.id, 0, len(record), record.tokens, label, words, placed=False)
+            )
             continue
         chrom, start, end = interval
         if end - start != len(record):
@@ -69,57 +77,46 @@ def _fasta_regions(path: str) -> list[Region]:
                 f"record {record.index + 1} ({record.id})",
                 f"the id spans {end - start} bp but the sequence has {len(record)}",
             )
-        regions.append(Region(chrom, start, end, record.tokens, label, words))
+        regions.append(PreparedRegion(chrom, start, end, record.tokens, label, words))
     return regions
 
 
-def _bed_regions(path: str, genome: Genome, default_label: str | None) -> list[Region]:
+def _bed_regions(path: str, genome: Genome, default_label: str | None) -> list[PreparedRegion]:
     regions = []
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            fields = line.rstrip("\n").split("\t")
-            where = f"line {number}"
-            if len(fields) < 3:
-                raise SeqmodelInputError(path, where, "expected 'chrom start end [label]' (tab-separated)")
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise SeqmodelInputError(path, where, "start and end must be integers") from None
-            name = genome.resolve(fields[0])
-            if name is None:
-                raise SeqmodelInputError(path, where, f"chromosome {fields[0]!r} is not in the genome")
-            if not 0 <= start < end <= genome.lengths[name]:
-                raise SeqmodelInputError(
-                    path, where, f"{start}-{end} is not inside {name} (BED is 0-based half-open)"
-                )
-            label = fields[3].strip() if len(fields) > 3 and fields[3].strip() else default_label
-            regions.append(Region(name, start, end, genome.fetch(name, start, end), label))
+    for interval in read_bed(path, "regions file"):
+        where, start, end = f"line {interval.line}", interval.start, interval.end
+        name = genome.resolve(interval.chrom)
+        if name is None:
+            raise SeqmodelInputError(path, where, f"chromosome {interval.chrom!r} is not in the genome")
+        if end > genome.lengths[name]:
+            raise SeqmodelInputError(
+                path, where, f"{start}-{end} is not inside {name} (BED is 0-based half-open)"
+            )
+        label = default_label if interval.name is None else interval.name
+        regions.append(PreparedRegion(name, start, end, genome.fetch(name, start, end), label))
     if not regions:
         raise SeqmodelInputError(path, None, "no regions in the BED file")
     return regions
 
 
-def tile_regions(genome: Genome, spec: str, size: int) -> list[Region]:
+def tile_regions(genome: Genome, spec: str, size: int) -> list[PreparedRegion]:
     """Windows of `size` bp over `chrom` or `chrom:start-end` (0-based half-open); windows made
     only of N are left out, as is a last window shorter than `size`."""
-    match = REGION_ID.match(spec)
-    chrom, start, end = (match["chrom"], int(match["start"]), int(match["end"])) if match else (spec, 0, None)
+    chrom, start, end = parse_region(spec) or (spec, 0, None)
     name = genome.resolve(chrom)
     if name is None:
-        raise SeqmodelInputError(None, "--tile", f"chromosome {chrom!r} is not in {genome.path}")
+        raise ParameterError("tile", f"chromosome {chrom!r} is not in {genome.path}")
     end = genome.lengths[name] if end is None else end
     if size < 1 or not 0 <= start < end <= genome.lengths[name] or end - start < size:
-        raise SeqmodelInputError(
-            None, "--tile", f"{spec} must lie inside {name} (length {genome.lengths[name]}) and hold a window"
+        raise ParameterError(
+            "tile", f"{spec} must lie inside {name} (length {genome.lengths[name]}) and hold a window"
         )
     tokens = genome.sequence(name)
     regions = []
     for s in range(start, end - size + 1, size):
         window = tokens[s : s + size]
         if (window < alphabet.N).any():
-            regions.append(Region(name, s, s + size, window, None))
+            regions.append(PreparedRegion(name, s, s + size, window, None))
     return regions
 
 
@@ -131,8 +128,8 @@ def gc_fraction(tokens: np.ndarray) -> float:
 
 
 def gc_matched_background(
-    genome: Genome, peaks: Sequence[Region], per_peak: int, tolerance: float, seed: int
-) -> list[Region]:
+    genome: Genome, peaks: Sequence[PreparedRegion], per_peak: int, tolerance: float, seed: int
+) -> list[PreparedRegion]:
     """`per_peak` windows per peak from the genome, each the peak's length with a G+C share within
     `tolerance` of the peak's, free of N, overlapping no peak and no other background window.
 
@@ -176,20 +173,19 @@ def gc_matched_background(
                 if pick >= 0 and not used[pick]:
                     break
             else:
-                raise SeqmodelInputError(
-                    None,
-                    "--gc-tolerance",
+                raise ParameterError(
+                    "gc_tolerance",
                     f"too few background windows with G+C {target:.2f} +/- {tolerance} for peak {peak.id}",
                 )
             used[pick] = True
             name, s = names[chrom[pick]], int(start[pick])
             background.append(
-                Region(name, s, s + w, genome.fetch(name, s, s + w), "0", f"bg gc={values[pick]:.2f}")
+                PreparedRegion(name, s, s + w, genome.fetch(name, s, s + w), "0", f"bg gc={values[pick]:.2f}")
             )
     return background
 
 
-def drop_overlaps(regions: Sequence[Region]) -> tuple[list[Region], list[Region]]:
+def drop_overlaps(regions: Sequence[PreparedRegion]) -> tuple[list[PreparedRegion], list[PreparedRegion]]:
     """(kept, dropped): a region overlapping one kept before it (in input order) is dropped."""
     kept, dropped = [], []
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -204,7 +200,7 @@ def drop_overlaps(regions: Sequence[Region]) -> tuple[list[Region], list[Region]
     return kept, dropped
 
 
-def fasta_text(regions: Sequence[Region], splits: Sequence[str]) -> str:
+def fasta_text(regions: Sequence[PreparedRegion], splits: Sequence[str]) -> str:
     """FASTA records, 80-column lines, header `>id [words] [label=L] split=S`."""
     parts = []
     for region, split in zip(regions, splits, strict=True):
@@ -217,11 +213,11 @@ def fasta_text(regions: Sequence[Region], splits: Sequence[str]) -> str:
 
 
 def place_mutations(
-    snvs: Sequence[Snv], regions: Sequence[Region], splits: Sequence[str], genome: Genome | None
-) -> tuple[list[tuple[Snv, str]], list[tuple[str, int, str, str]], Counter, int, int]:
+    snvs: Sequence[Snv], regions: Sequence[PreparedRegion], splits: Sequence[str], genome: Genome | None
+) -> tuple[list[tuple[Snv, str]], list[Snv], Counter, int, int]:
     """Check each call's REF (against the genome, else against the regions) and place it in the
-    region that holds it. Returns (mismatches with the base seen, calls inside regions,
-    calls per split, calls not checkable, calls checked)."""
+    region that holds it. Returns (mismatches with the base seen, calls inside regions (in
+    the regions' chromosome names), calls per split, calls not checkable, calls checked)."""
     by_key: dict[str, list[int]] = {}
     for index, region in enumerate(regions):
         by_key.setdefault(chrom_key(region.chrom) if region.placed else region.chrom, []).append(index)
@@ -252,7 +248,7 @@ def place_mutations(
             continue
         if holder is not None:
             region = regions[holder]
-            inside.append((region.chrom, snv.pos, snv.ref, snv.alt))
+            inside.append(replace(snv, chrom=region.chrom))
             per_split[splits[holder]] += 1
     return mismatches, inside, per_split, off, checked
 
@@ -295,10 +291,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `seqmodel-prepare`; bad input ends with one line and exit code 2."""
-    run_cli(lambda: prepare(argv))
+    # block_splits names its block size `block_size`; the flag is --split-block.
+    run_cli(lambda: prepare(argv), {**argparse_flags(parser()), "block_size": "--split-block"})
 
 
-def _regions(args: argparse.Namespace, genome: Genome | None, p: argparse.ArgumentParser) -> list[Region]:
+def _regions(
+    args: argparse.Namespace, genome: Genome | None, p: argparse.ArgumentParser
+) -> list[PreparedRegion]:
     needs_genome = args.regions or args.tile or (args.peaks and not args.peaks.endswith(FASTA_SUFFIXES))
     if (needs_genome or (args.peaks and args.background_per_peak > 0)) and genome is None:
         p.error("--regions, --tile and --peaks (BED, or with background) need --genome")
@@ -354,24 +353,36 @@ def prepare(argv: Sequence[str] | None = None) -> dict[str, Path]:
     )
     report = [_region_summary(regions, dropped, splits, args.split_block)]
     if args.mutations:
-        snvs, skipped = read_snvs(args.mutations)
+        # A VCF by its first line (a `.vcf` name without that line is an error, not a table).
+        vcf = is_vcf(args.mutations) or named_vcf(args.mutations)
+        reader = VcfReader(args.mutations) if vcf else CallsReader(args.mutations)
+        snvs = list(reader)
+        skipped = reader.skipped
         mismatches, inside, per_split, off, checked = place_mutations(snvs, regions, splits, genome)
         against = "the genome" if genome is not None else "the regions"
         if checked and len(mismatches) > args.max_ref_mismatch * checked:
             first, seen = mismatches[0]
             raise SeqmodelInputError(
                 args.mutations,
-                first.where,
+                f"line {first.line}",
                 f"{len(mismatches)} of {checked} REF alleles differ from {against} (first: REF {first.ref}, "
                 f"{against} has {seen} at {first.chrom}:{first.pos + 1}); wrong genome build or coordinates?",
             )
         contigs = sorted({r.chrom for r in regions})
-        texts[out / "mutations.vcf.gz"] = snv_vcf_text(
-            inside, contigs, f"seqmodel-prepare mutations={Path(args.mutations).name}"
+        genomes = {snv.genomes for snv in snvs}  # AN only when every input SNV agrees
+        an = genomes.pop() if len(genomes) == 1 else None
+        texts[out / "mutations.vcf.gz"] = lambda handle: write_vcf(
+            handle,
+            inside,
+            contigs,
+            f"seqmodel-prepare mutations={Path(args.mutations).name}",
+            genomes=an,
+            ac_description="Input calls (samples) with this ALT",
+            an_description="Genomes of the input calls",
         )
         if mismatches:
             texts[out / "ref_mismatches.tsv"] = "chrom\tpos_1based\tref\tseen\twhere\n" + "".join(
-                f"{s.chrom}\t{s.pos + 1}\t{s.ref}\t{seen}\t{s.where}\n" for s, seen in mismatches
+                f"{s.chrom}\t{s.pos + 1}\t{s.ref}\t{seen}\tline {s.line}\n" for s, seen in mismatches
             )
         report.append(
             f"mutations: {len(snvs)} SNVs read"
@@ -389,7 +400,7 @@ def prepare(argv: Sequence[str] | None = None) -> dict[str, Path]:
 
 
 def _region_summary(
-    regions: Sequence[Region], dropped: Sequence[Region], splits: Sequence[str], block: int
+    regions: Sequence[PreparedRegion], dropped: Sequence[PreparedRegion], splits: Sequence[str], block: int
 ) -> str:
     labels = Counter(r.label for r in regions if r.label is not None)
     lines = [

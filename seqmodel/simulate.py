@@ -9,7 +9,9 @@ Rate model, per base of the input:
    mutations is the mix itself; a base's total rate is the sum over its 3 alts;
 3. a base whose neighbour is unknown (N, or the first / last base of a record) gets the
    opportunity-weighted mean over the possible neighbours; an N base has rate 0;
-4. rates are scaled so that their mean over the non-N bases is `mean_rate`, then multiplied
+4. optionally (`regional_cv` > 0) multiplied by a regional factor: a smooth log-normal
+   field over genome position with length scale `regional_scale` (see `regional_factor`);
+5. rates are scaled so that their mean over the non-N bases is `mean_rate`, then multiplied
    by `factor` inside motif hits (the hotspots).
 
 The rate is a per-genome probability. Each of `genomes` genomes then carries, at each base,
@@ -21,19 +23,24 @@ Record i draws from `SeedSequence(seed, spawn_key=(i,))`, so it does not depend 
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
-from Bio import bgzf
+from scipy import optimize
 
 from seqmodel.data import alphabet
+from seqmodel.errors import ParameterError, SeqmodelInputError
 from seqmodel.io import signatures
+from seqmodel.io.atomic import atomic_texts
 from seqmodel.io.fasta import FastaRecord
 from seqmodel.io.motifs import MotifHit, PositionWeightMatrix
-from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.vcf import write_vcf
 
 UNKNOWN = 4  # a neighbour that is N or beyond the record end
 # Context class of a base on the reference strand: left * 20 + base * 5 + right, with the
@@ -41,7 +48,6 @@ UNKNOWN = 4  # a neighbour that is N or beyond the record end
 N_CLASSES = 100
 NO_CLASS = -1
 RATE_FORMAT = "%.6g"
-BGZF_BLOCK = 1 << 16  # uncompressed bytes per BGZF block, as Bio.bgzf writes them
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,61 @@ def record_layout(
     return layout
 
 
+# --- regional factor ----------------------------------------------------------------------------
+
+REGIONAL_GRID = 20  # grid points of the regional field per length scale
+REGIONAL_STREAM = 0x5E6107  # the regional field's random stream, apart from the mutation draws
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
+
+
+def regional_window_variance(log_variance: float) -> float:
+    """Variance of the mean, over a window one length scale long, of exp(g - v/2), where g is
+    a stationary Gaussian field of variance v = `log_variance` and correlation exp(-d^2 / 2)
+    at distance d (in length scales): the integral over 0 <= d <= 1 of 2 (1 - d)
+    (exp(v exp(-d^2 / 2)) - 1)."""
+    d = (_NODES + 1) / 2  # Gauss-Legendre nodes on [0, 1]
+    return float(np.sum(_WEIGHTS / 2 * 2 * (1 - d) * np.expm1(log_variance * np.exp(-(d**2) / 2))))
+
+
+def regional_log_sd(cv: float) -> float:
+    """Standard deviation of the log regional factor whose mean over windows of one length
+    scale has coefficient of variation `cv`."""
+    if cv <= 0:
+        return 0.0
+    upper = math.log1p(cv**2) * math.exp(0.5)  # the correlation within a window is >= exp(-1/2)
+    variance = optimize.brentq(lambda v: regional_window_variance(v) - cv**2, 0.0, upper, xtol=1e-14)
+    return math.sqrt(variance)
+
+
+def regional_factor(chrom: str, positions: np.ndarray, cv: float, scale: float, seed: int) -> np.ndarray:
+    """The regional rate multiplier `(n,)` at 0-based `positions` of `chrom`.
+
+    exp(s g(x) - s^2 / 2): g is a Gaussian field of unit variance with squared-exponential
+    correlation exp(-d^2 / (2 scale^2)) (white noise on a grid of `REGIONAL_GRID` points per
+    `scale`, smoothed by a Gaussian kernel, interpolated linearly between grid points); its
+    mean is 1, and s is chosen so that its mean over windows of `scale` bp has coefficient of
+    variation `cv` (the way a regional rate is measured, e.g. counts per 1-Mb window). The field
+    depends only on (`seed`, `chrom`, position), so records sharing a chromosome share it and
+    a subset of the records sees the same values.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    sd = regional_log_sd(cv)
+    if sd == 0 or len(positions) == 0:
+        return np.ones(len(positions))
+    spacing = scale / REGIONAL_GRID
+    sigma = REGIONAL_GRID / math.sqrt(2)  # kernel sd in grid steps: correlation exp(-d^2 / (4 sigma^2))
+    half = math.ceil(4 * sigma)
+    last = math.ceil(float(positions.max()) / spacing) + 1
+    entropy = [seed, REGIONAL_STREAM, zlib.crc32(chrom.encode())]
+    # The i-th draw is grid point i - half whatever the length, so the field does not depend on
+    # how far along the chromosome the records reach.
+    noise = np.random.default_rng(np.random.SeedSequence(entropy)).standard_normal(last + 1 + 2 * half)
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+    field = np.convolve(noise, kernel / np.sqrt(np.sum(kernel**2)), mode="valid")  # grid points 0..last
+    log_factor = sd * np.interp(positions / spacing, np.arange(last + 1), field) - sd**2 / 2
+    return np.exp(log_factor)
+
+
 def simulate(
     records: Sequence[FastaRecord],
     spectrum: np.ndarray,
@@ -173,6 +234,9 @@ def simulate(
     genomes: int,
     seed: int,
     hotspot: Hotspot | None = None,
+    regional_cv: float = 0.0,
+    regional_scale: float = 1_000_000,
+    regional_seed: int | None = None,
 ) -> Simulation:
     """Simulate mutations on `records` (see the module docstring for the model).
 
@@ -182,16 +246,27 @@ def simulate(
     mean_rate : mean per-genome mutation probability per non-N base, before hotspots.
     genomes : number of simulated genomes.
     seed : seed of the numpy Generator.
-    hotspot : optional motif hotspot.
+    hotspot : optional motif hotspot (any factor > 0).
+    regional_cv : coefficient of variation of the regional factor over windows of
+        `regional_scale` bp (`regional_factor`); 0 (default) leaves it out.
+    regional_scale : length scale of the regional factor, bp.
+    regional_seed : seed of the regional factor (default: `seed`). Records named
+        `chrom:start-end` take it at their genome position; any other record is its own contig
+        from 0. The factor multiplies the rate before scaling to `mean_rate`, so the mean rate
+        stays `mean_rate`; the true rate includes it.
     """
     if not 0 < mean_rate < 1:
-        raise SeqmodelInputError(None, "--mean-rate", f"{mean_rate} must be in (0, 1)")
+        raise ParameterError("mean_rate", f"{mean_rate} must be in (0, 1)")
     if genomes < 1:
-        raise SeqmodelInputError(None, "--genomes", f"{genomes} must be >= 1")
+        raise ParameterError("genomes", f"{genomes} must be >= 1")
     if seed < 0:
-        raise SeqmodelInputError(None, "--seed", f"{seed} must be >= 0")
+        raise ParameterError("seed", f"{seed} must be >= 0")
     if hotspot is not None and not hotspot.factor > 0:
-        raise SeqmodelInputError(None, "--motif-factor", f"{hotspot.factor} must be > 0")
+        raise ParameterError("motif_factor", f"{hotspot.factor} must be > 0")
+    if not (math.isfinite(regional_cv) and regional_cv >= 0):
+        raise ParameterError("regional_cv", f"{regional_cv} must be >= 0")
+    if not (math.isfinite(regional_scale) and regional_scale > 0):
+        raise ParameterError("regional_scale", f"{regional_scale} must be > 0")
     classes = [context_classes(record.tokens) for record in records]
     valid = sum(int((c >= 0).sum()) for c in classes)
     if valid == 0:
@@ -202,6 +277,14 @@ def simulate(
     alt_rates = class_alt_rates(np.asarray(spectrum, dtype=np.float64), opportunity)
     class_rate = np.append(alt_rates.sum(axis=1), 0.0)  # index -1 (N) reads the 0
     unscaled = [class_rate[c] for c in classes]
+    if regional_cv > 0:
+        region_seed = seed if regional_seed is None else regional_seed
+        layout = record_layout(records)
+        factors = [
+            regional_factor(chrom, start + np.arange(len(rate)), regional_cv, regional_scale, region_seed)
+            for rate, (chrom, start) in zip(unscaled, layout, strict=True)
+        ]
+        unscaled = [rate * factor for rate, factor in zip(unscaled, factors, strict=True)]
     scale = mean_rate * valid / sum(float(u.sum()) for u in unscaled)
     alt_split = np.divide(
         alt_rates,
@@ -225,10 +308,9 @@ def simulate(
         hits.append(record_hits)
     highest = max(float(r.max()) for r in rates)
     if highest > 1:
-        raise SeqmodelInputError(
-            None,
-            "--mean-rate",
-            f"the highest per-base rate is {highest:.3g} > 1; lower --mean-rate or --motif-factor",
+        raise ParameterError(
+            "mean_rate",
+            f"the highest per-base rate is {highest:.3g} > 1; lower the mean rate or the motif factor",
         )
 
     parts = []
@@ -331,37 +413,37 @@ def _contig_order(layout: Sequence[tuple[str, int]]) -> list[str]:
     return sorted({chrom for chrom, _ in layout})
 
 
-def vcf_text(simulation: Simulation, source: str) -> str:
-    """VCF 4.2: one line per (site, alt), `INFO=AC=<carriers>;AN=<genomes>`, sorted by contig
-    name (byte order) then POS then ALT; `source` becomes the `##source=` line."""
+def write_mutations_vcf(out: str | os.PathLike | TextIO, simulation: Simulation, source: str) -> int:
+    """VCF 4.2 of the mutations (`write_vcf`): one line per (site, alt),
+    `INFO=AC=<carriers>;AN=<genomes>`, sorted by contig name (byte order) then POS then ALT;
+    `source` becomes the `##source=` line. Returns the number of lines."""
     layout = record_layout(simulation.records)
     # A plain record is a whole contig of known length, unless interval records share its name.
     interval_chroms = {r.genome_interval[0] for r in simulation.records if r.genome_interval}
     lengths = {
         r.id: len(r) for r in simulation.records if r.genome_interval is None and r.id not in interval_chroms
     }
-    contigs = _contig_order(layout)
-    lines = ["##fileformat=VCFv4.2", f"##source={source}"]
-    for chrom in contigs:
-        length = f",length={lengths[chrom]}" if chrom in lengths else ""
-        lines.append(f"##contig=<ID={chrom}{length}>")
-    lines += [
-        '##INFO=<ID=AC,Number=A,Type=Integer,Description="Simulated genomes carrying the ALT">',
-        '##INFO=<ID=AN,Number=1,Type=Integer,Description="Simulated genomes (one allele each)">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
-    ]
+    contigs = {chrom: lengths.get(chrom) for chrom in _contig_order(layout)}
     mutations = simulation.mutations
-    chrom_rank = {chrom: rank for rank, chrom in enumerate(contigs)}
-    rank = np.array([chrom_rank[layout[r][0]] for r in mutations.record], dtype=np.int64)
-    position = np.array([layout[r][1] for r in mutations.record], dtype=np.int64)
-    position += mutations.offset + 1
-    for row in np.lexsort((mutations.alt, position, rank)):
-        lines.append(
-            f"{contigs[rank[row]]}\t{position[row]}\t.\t{alphabet.BASES[mutations.ref[row]]}\t"
-            f"{alphabet.BASES[mutations.alt[row]]}\t.\tPASS\t"
-            f"AC={mutations.carriers[row]};AN={simulation.genomes}"
-        )
-    return "\n".join(lines) + "\n"
+    chroms = [layout[r][0] for r in mutations.record.tolist()]
+    starts = np.array([layout[r][1] for r in mutations.record.tolist()], dtype=np.int64)
+    rows = zip(
+        chroms,
+        (starts + mutations.offset).tolist(),
+        [alphabet.BASES[t] for t in mutations.ref.tolist()],
+        [alphabet.BASES[t] for t in mutations.alt.tolist()],
+        mutations.carriers.tolist(),
+        strict=True,
+    )
+    return write_vcf(
+        out,
+        rows,
+        contigs,
+        source,
+        genomes=simulation.genomes,
+        ac_description="Simulated genomes carrying the ALT",
+        an_description="Simulated genomes (one allele each)",
+    )
 
 
 def bedgraph_text(simulation: Simulation) -> str:
@@ -413,34 +495,20 @@ def check_output_paths(paths: Sequence[str | os.PathLike]) -> None:
             raise SeqmodelInputError(path, None, "output path is a directory")
 
 
-def write_outputs(texts: Mapping[str | os.PathLike, str]) -> None:
-    """Write each text to its path (BGZF when the name ends in `.gz`, deterministic bytes).
+def write_outputs(texts: Mapping[str | os.PathLike, str | Callable[[TextIO], object]]) -> None:
+    """Write each output: a text, or a function that writes it to the stream it is given (BGZF
+    when the name ends in `.gz`, deterministic bytes).
 
     Every file is first written to a temporary name in its directory and all are renamed at
-    the end, so a failure leaves no partial output.
+    the end (`atomic_texts`), so a failure leaves no partial output.
     """
     check_output_paths(list(texts))
-    written: list[tuple[str, Path]] = []
     try:
-        for path, text in texts.items():
-            target = Path(path)
-            temporary = str(target.parent / f".{target.name}.{os.getpid()}.tmp")
-            written.append((temporary, target))
-            with open(temporary, "wb") as raw:
-                data = text.encode("ascii")
-                if target.name.endswith(".gz"):
-                    writer = bgzf.BgzfWriter(fileobj=raw, mode="wb")
-                    # One block's worth per call: BgzfWriter re-slices its whole buffer per block.
-                    for start in range(0, len(data), BGZF_BLOCK):
-                        writer.write(data[start : start + BGZF_BLOCK])
-                    writer.close()
+        with atomic_texts(list(texts)) as handles:
+            for handle, content in zip(handles, texts.values(), strict=True):
+                if callable(content):
+                    content(handle)
                 else:
-                    raw.write(data)
-        for temporary, target in written:
-            os.replace(temporary, target)
+                    handle.write(content)
     except OSError as error:
         raise SeqmodelInputError(error.filename, None, f"cannot write ({error.strerror})") from None
-    finally:
-        for temporary, _ in written:
-            if os.path.exists(temporary):
-                os.remove(temporary)

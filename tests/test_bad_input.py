@@ -111,19 +111,40 @@ TRAIN_FASTA = b"".join(
         b">r3 label=0\nACGTTTTTACGTAAAACCCC\n",
     ]
 )
+VCF_HEADER = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 MUTATION_CASES = {
     "ref_mismatch.vcf": (
-        b"##fileformat=VCFv4.2\nr1\t2\t.\tA\tT\n",
-        "ref_mismatch.vcf:line 2: REF A does not match",
+        VCF_HEADER + b"r1\t2\t.\tA\tT\t.\tPASS\t.\n",
+        "ref_mismatch.vcf:line 3: REF A does not match",
     ),
     "past_end.vcf": (
-        b"r1\t21\t.\tA\tT\n",
-        "past_end.vcf:line 1: position 21 is past the end of r1 (length 20)",
+        VCF_HEADER + b"r1\t21\t.\tA\tT\t.\tPASS\t.\n",
+        "past_end.vcf:line 3: position 21 is past the end of r1 (length 20)",
     ),
-    "unknown_chrom.vcf": (b"chrQ\t5\t.\tA\tT\n", "unknown_chrom.vcf: no site falls on any FASTA record"),
-    "malformed.vcf": (b"r1\t5\t.\n", "malformed.vcf:line 1: expected >= 5 tab-separated VCF columns"),
-    "zero_pos.vcf": (b"r1\t0\t.\tA\tT\n", "zero_pos.vcf:line 1: POS 0 must be >= 1"),
-    "not_a_number.vcf": (b"r1\tfive\t.\tA\tT\n", "not_a_number.vcf:line 1: POS 'five' is not an integer"),
+    "unknown_chrom.vcf": (
+        VCF_HEADER + b"chrQ\t5\t.\tA\tT\t.\tPASS\t.\n",
+        "unknown_chrom.vcf: no site falls on any FASTA record",
+    ),
+    "malformed.vcf": (
+        VCF_HEADER + b"r1\t5\t.\n",
+        "malformed.vcf:line 3: expected >= 8 tab-separated VCF columns",
+    ),
+    "zero_pos.vcf": (VCF_HEADER + b"r1\t0\t.\tA\tT\t.\t.\t.\n", "zero_pos.vcf:line 3: POS 0 must be >= 1"),
+    "not_a_number.vcf": (
+        VCF_HEADER + b"r1\tfive\t.\tA\tT\t.\t.\t.\n",
+        "not_a_number.vcf:line 3: POS 'five' is not an integer",
+    ),
+    "no_header.vcf": (b"r1\t5\t.\tA\tT\t.\tPASS\t.\n", "no_header.vcf:line 1: not a VCF"),
+    "latin1.vcf": (
+        VCF_HEADER.replace(b"#CHROM", b"##source=caf\xe9\n#CHROM") + b"r1\t5\t.\tA\tT\t.\t.\t.\n",
+        "latin1.vcf:line 2: not UTF-8 text (byte 0xe9",
+    ),
+    "truncated.vcf.gz": (
+        gzip.compress(
+            VCF_HEADER + b"".join(b"r1\t%d\t.\tA\tT\t.\t.\tN=%d\n" % (i % 20 + 1, i) for i in range(5000))
+        )[:3000],
+        "truncated.vcf.gz:line ",  # the line being read when the data ran out
+    ),
     "negative.bed": (b"r1\t-1\t3\n", "negative.bed:line 1: need 0 <= start < end"),
     "empty_interval.bed": (b"r1\t4\t4\n", "empty_interval.bed:line 1: need 0 <= start < end"),
 }
@@ -178,7 +199,7 @@ def test_bad_labels_through_train(tmp_path, fasta, expected):
     "main, argv, expected",
     [
         (train.main, ["model.trunk.hiden_size=3"], "Key 'hiden_size' is not in struct"),
-        (train.main, ["model.trunk.cell=rnn"], "model.trunk.cell must be 'lstm' or 'gru', got 'rnn'"),
+        (train.main, ["model.trunk.cell=rnn"], "model.trunk.cell: must be 'lstm' or 'gru', got 'rnn'"),
         (predict.main, ["ckpt_path=x.ckpt", "output=o.bedgraph"], "Missing mandatory value: input"),
         (predict.main, ["ckpt_path=x.ckpt", "input=x.fa", "output=o.txt"], "unsupported output type"),
     ],

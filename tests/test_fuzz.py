@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqmodel.data.alphabet import encode
-from seqmodel.io.fasta import FastaRecord, load_fasta
-from seqmodel.io.fasta_chunks import read_fasta_chunks
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import FastaRecord, load_fasta, read_fasta_chunks
 
 FASTA_PIECES = st.lists(
     st.sampled_from(
@@ -34,12 +33,35 @@ FASTA_PIECES = st.lists(
     ),
     max_size=30,
 ).map(b"".join)
-MUTATION_PIECES = st.lists(
+MUTATION_PIECES = st.tuples(
     st.sampled_from(
-        [b"#", b"r1", b"r2", b"chrZ", b"\t", b"\n", b"1", b"0", b"-3", b"5", b"A", b"C", b".", b"x", b"\xff"]
+        [b"", b"##fileformat=VCFv4.2\n", b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\n"]
     ),
-    max_size=40,
-).map(b"".join)
+    st.lists(
+        st.sampled_from(
+            [
+                b"#",
+                b"r1",
+                b"r2",
+                b"chrZ",
+                b"\t",
+                b"\n",
+                b"1",
+                b"0",
+                b"-3",
+                b"5",
+                b"A",
+                b"C",
+                b"AC=2",
+                b",",
+                b".",
+                b"x",
+                b"\xff",
+            ]
+        ),
+        max_size=40,
+    ),
+).map(lambda parts: parts[0] + b"".join(parts[1]))
 RECORDS = [FastaRecord("r1", "r1", encode("ACGTACGTAC"), 0), FastaRecord("r2", "r2", encode("GGGTTTAAAC"), 1)]
 
 
@@ -70,7 +92,10 @@ def test_fasta_readers_parse_or_raise_input_error(content, compress):
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(MUTATION_PIECES, st.binary(max_size=200)), st.sampled_from(["m.vcf", "m.bed", "m.bedgraph"]))
+@given(
+    st.one_of(MUTATION_PIECES, st.binary(max_size=200)),
+    st.sampled_from(["m.vcf", "m.bed", "m.bedgraph", "m.txt"]),
+)
 def test_mutation_and_track_readers_parse_or_raise_input_error(content, name):
     path = write(content, name)
     try:

@@ -10,10 +10,10 @@ import pytest
 from Bio import bgzf
 
 from seqmodel.data import alphabet
-from seqmodel.io.fasta import load_fasta
-from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.data.splits import block_splits, check_disjoint
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import load_fasta
+from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.prepare import gc_fraction, main, prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -321,3 +321,51 @@ def test_real_brca_snvs_match_grch37_chr20(tmp_path, capsys):
         if not line.startswith("#")
     )
     assert calls == 68
+
+
+def write_vcf_gz(path: Path, rows: list[str]) -> Path:
+    """A BGZF VCF of `rows` (whatever the file name)."""
+    text = (
+        "##fileformat=VCFv4.2\n##contig=<ID=chr2>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        + "".join(row + "\n" for row in rows)
+    )
+    writer = bgzf.BgzfWriter(path, "wb")
+    writer.write(text.encode())
+    writer.close()
+    return path
+
+
+def test_a_vcf_is_read_by_content_whatever_its_name(genome_path, chroms, tmp_path, capsys):
+    seq = chroms["chr2"]
+    alt = {base: "A" if base != "A" else "G" for base in "ACGT"}
+    rows = [
+        f"chr2\t{p}\t.\t{seq[p - 1]}\t{alt[seq[p - 1]]}\t.\tPASS\tAC={p % 3 + 1};AN=50" for p in (10, 20, 30)
+    ]
+    rows += [f"chr2\t40\t.\t{seq[39:42]}\t{seq[39]}\t.\tPASS\tAC=1;AN=50"]  # a deletion: skipped
+    calls = write_vcf_gz(tmp_path / "calls.txt.gz", rows)
+    out = tmp_path / "out"
+    main(["--genome", str(genome_path), "--tile", "chr2:0-1000", "--tile-size", "500"]
+         + ["--mutations", str(calls), "--out", str(out)])  # fmt: skip
+    assert "mutations: 3 SNVs read, 1 skipped (indel)" in capsys.readouterr().out
+    lines = [line for line in gzip.open(out / "mutations.vcf.gz", "rt") if not line.startswith("#")]
+    # The carriers (AC) and genomes (AN) of the input travel to the output.
+    assert [line.split("\t")[7].strip() for line in lines] == ["AC=2;AN=50", "AC=3;AN=50", "AC=1;AN=50"]
+
+
+def test_a_truncated_vcf_gz_stops_with_one_line_and_exit_2(genome_path, chroms, tmp_path, capsys):
+    seq = chroms["chr2"]
+    rows = [
+        f"chr2\t{p}\t.\t{seq[p - 1]}\t{'A' if seq[p - 1] != 'A' else 'C'}\t.\tPASS\tN={p}"
+        for p in range(1, 9000)
+    ]
+    whole = write_vcf_gz(tmp_path / "whole.vcf.gz", rows).read_bytes()
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--genome", str(genome_path), "--tile", "chr2", "--mutations", str(cut), "--out", str(out)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith(f"error: {cut}:line ")
+    assert error.endswith("the gzip data ends early: the file is truncated")
+    assert not out.exists() or not list(out.iterdir())

@@ -11,32 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.io.fasta import FastaRecord, open_text
 from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.io.fasta import FastaRecord
+from seqmodel.io.tables import read_labels
 
 
 def _label_table(path: Path) -> dict[str, tuple[str, str]]:
-    """record id -> (label text, where) from `id<TAB>label` TSV or `chrom start end label` BED."""
-    table = {}
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) == 2:
-                key, label = fields
-            elif len(fields) >= 4:
-                key, label = f"{fields[0]}:{fields[1]}-{fields[2]}", fields[3]
-            else:
-                raise SeqmodelInputError(
-                    path,
-                    f"line {number}",
-                    "expected 'id<TAB>label' or 'chrom<TAB>start<TAB>end<TAB>label'",
-                )
-            if key == "id" and label == "label" and number == 1:
-                continue
-            table[key] = (label.strip(), f"line {number}")
-    return table
+    """record id -> (label text, where) from an `id<TAB>label` TSV or a `chrom start end label` BED."""
+    return {row.key: (row.label, f"line {row.line}") for row in read_labels(path)}
 
 
 def sequence_labels(

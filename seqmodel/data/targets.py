@@ -1,7 +1,9 @@
-"""Per-base targets from standard files: VCF or BED of mutation sites, or a bedGraph track.
+"""Per-base targets of FASTA records from mutation sites (VCF or BED) and from a bedGraph track.
 
-Coordinate conventions: VCF POS is 1-based; BED and bedGraph are 0-based half-open. Every
-file names sites by chrom; `RecordLocator` maps them onto FASTA records.
+The files are read by `seqmodel.io` (`io.vcf`, `io.bed`): a VCF is recognised by its first
+line, anything else is read as BED. VCF sites are its SNVs (see `io.vcf` for what is kept and
+what is skipped), with POS 1-based; BED and bedGraph are 0-based half-open. Every file names
+sites by chrom; `RecordLocator` maps them onto the records.
 """
 
 from __future__ import annotations
@@ -14,68 +16,35 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.data import alphabet
-from seqmodel.io.fasta import FastaRecord, open_text
 from seqmodel.data.intervals import RecordLocator
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.bed import read_bed, read_bedgraph
+from seqmodel.io.fasta import FastaRecord
+from seqmodel.io.vcf import VcfReader, is_vcf, named_vcf
 
 log = logging.getLogger(__name__)
 
 
-def _data_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line number, tab-split fields) of every non-header, non-empty line."""
-    try:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip() or line.startswith(("#", "track", "browser")):
-                    continue
-                yield number, line.rstrip("\n").split("\t")
-    except UnicodeDecodeError:
-        raise SeqmodelInputError(path, None, "not a text file (binary content)") from None
-    except (EOFError, OSError) as error:
-        if isinstance(error, SeqmodelInputError):
-            raise
-        raise SeqmodelInputError(path, None, f"cannot read ({error})") from None
+class _Sites:
+    """(line, chrom, start, end, ref or None, carriers) of every site of a VCF (its SNVs) or BED
+    (its intervals, 1 carrier each); `genomes` is the first VCF SNV's, once read."""
 
+    def __init__(self, path: Path):
+        self.path = path
+        # The name only picks the error: a `.vcf` without the VCF header is not read as BED.
+        self.vcf = is_vcf(path) or named_vcf(path)
+        self.genomes: int | None = None
 
-def _int(path: Path, number: int, text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise SeqmodelInputError(path, f"line {number}", f"{what} {text!r} is not an integer") from None
-
-
-def read_sites(path: Path) -> Iterator[tuple[int, str, int, int, str | None]]:
-    """(line, chrom, start, end, ref) in 0-based half-open coordinates from a VCF or BED."""
-    is_vcf = path.name.endswith((".vcf", ".vcf.gz"))
-    for number, fields in _data_lines(path):
-        if is_vcf:
-            if len(fields) < 5:
-                raise SeqmodelInputError(
-                    path,
-                    f"line {number}",
-                    f"expected >= 5 tab-separated VCF columns, got {len(fields)}",
-                )
-            pos = _int(path, number, fields[1], "POS")
-            if pos < 1:
-                raise SeqmodelInputError(path, f"line {number}", f"POS {pos} must be >= 1 (VCF is 1-based)")
-            ref = fields[3].upper()
-            yield number, fields[0], pos - 1, pos - 1 + len(ref), ref
-        else:
-            if len(fields) < 3:
-                raise SeqmodelInputError(
-                    path,
-                    f"line {number}",
-                    f"expected >= 3 tab-separated BED columns, got {len(fields)}",
-                )
-            start = _int(path, number, fields[1], "start")
-            end = _int(path, number, fields[2], "end")
-            if start < 0 or end <= start:
-                raise SeqmodelInputError(
-                    path,
-                    f"line {number}",
-                    f"need 0 <= start < end (BED is 0-based half-open), got {start}-{end}",
-                )
-            yield number, fields[0], start, end, None
+    def __iter__(self) -> Iterator[tuple[int, str, int, int, str | None, int]]:
+        if not self.vcf:
+            for interval in read_bed(self.path, "mutations file"):
+                yield interval.line, interval.chrom, interval.start, interval.end, None, 1
+            return
+        first = True
+        for snv in VcfReader(self.path):
+            if first:
+                self.genomes, first = snv.genomes, False
+            yield snv.line, snv.chrom, snv.pos, snv.pos + 1, snv.ref, snv.carriers
 
 
 def _check_chroms(path: Path, unknown: dict[str, int], mapped: int) -> None:
@@ -90,17 +59,16 @@ def _check_chroms(path: Path, unknown: dict[str, int], mapped: int) -> None:
         log.info("%s: %d sites on chroms without records skipped", path, sum(unknown.values()))
 
 
-def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) -> list[np.ndarray]:
-    """Binary per-base targets `(L,)` float32 per record: 1 where a VCF / BED site falls.
-
-    A VCF REF that does not match the record raises SeqmodelInputError naming the line.
-    """
-    path = Path(path)
+def _site_values(
+    path: Path, records: Sequence[FastaRecord], counts: bool
+) -> tuple[list[np.ndarray], int | None]:
+    """Per record `(L,)` float32: 1 where a site falls, or (`counts`) the carriers summed."""
     locator = RecordLocator(records)
-    targets = [np.zeros(len(record), dtype=np.float32) for record in records]
+    values = [np.zeros(len(record), dtype=np.float32) for record in records]
     unknown: dict[str, int] = {}
     mapped = 0
-    for number, chrom, start, end, ref in read_sites(path):
+    sites = _Sites(path)
+    for number, chrom, start, end, ref, carriers in sites:
         if not locator.knows(chrom):
             unknown[chrom] = unknown.get(chrom, 0) + 1
             continue
@@ -122,9 +90,33 @@ def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) ->
                         f"line {number}",
                         f"REF {ref} does not match the sequence {seen} of record {records[index].id}",
                     )
-            targets[index][local_start:local_end] = 1.0
+            if counts:
+                values[index][local_start:local_end] += carriers
+            else:
+                values[index][local_start:local_end] = 1.0
     _check_chroms(path, unknown, mapped)
-    return targets
+    return values, sites.genomes
+
+
+def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) -> list[np.ndarray]:
+    """Binary per-base targets `(L,)` float32 per record: 1 where a VCF SNV / BED site falls.
+
+    A VCF REF that does not match the record raises SeqmodelInputError naming the line.
+    """
+    return _site_values(Path(path), records, counts=False)[0]
+
+
+def mutation_counts(
+    path: str | os.PathLike, records: Sequence[FastaRecord]
+) -> tuple[list[np.ndarray], int | None]:
+    """Carrier counts `(L,)` float32 per record, and the genomes they are out of.
+
+    Each VCF SNV adds its carriers (`AC`, else genotypes, else 1) at its base, so repeated
+    lines of a site (and its several ALT alleles) add up; each BED interval adds 1 over its
+    bases. Genomes: the first SNV's (`AN`, else its sample columns); None for a BED or when
+    the VCF does not say (the caller supplies its default).
+    """
+    return _site_values(Path(path), records, counts=True)
 
 
 def track_values(path: str | os.PathLike, records: Sequence[FastaRecord]) -> list[np.ndarray]:
@@ -134,27 +126,12 @@ def track_values(path: str | os.PathLike, records: Sequence[FastaRecord]) -> lis
     values = [np.full(len(record), np.nan, dtype=np.float32) for record in records]
     unknown: dict[str, int] = {}
     mapped = 0
-    for number, fields in _data_lines(path):
-        if len(fields) < 4:
-            raise SeqmodelInputError(
-                path,
-                f"line {number}",
-                f"expected 4 bedGraph columns (chrom start end value), got {len(fields)}",
-            )
-        chrom = fields[0]
-        start = _int(path, number, fields[1], "start")
-        end = _int(path, number, fields[2], "end")
-        if start < 0 or end <= start:
-            raise SeqmodelInputError(path, f"line {number}", f"need 0 <= start < end, got {start}-{end}")
-        try:
-            value = float(fields[3])
-        except ValueError:
-            raise SeqmodelInputError(path, f"line {number}", f"value {fields[3]!r} is not a number") from None
-        if not locator.knows(chrom):
-            unknown[chrom] = unknown.get(chrom, 0) + 1
+    for row in read_bedgraph(path, "track file"):
+        if not locator.knows(row.chrom):
+            unknown[row.chrom] = unknown.get(row.chrom, 0) + 1
             continue
-        for index, local_start, local_end in locator.locate(chrom, start, end):
+        for index, local_start, local_end in locator.locate(row.chrom, row.start, row.end):
             mapped += 1
-            values[index][local_start:local_end] = value
+            values[index][local_start:local_end] = row.value
     _check_chroms(path, unknown, mapped)
     return values
