@@ -25,17 +25,21 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import as_strided
 
 from seqmodel.data import alphabet
-from seqmodel.io.fasta_chunks import FastaWindows, read_fasta_chunks
 from seqmodel.data.token_cache import open_token_cache
+from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.io.bgzf import GZIP_MAGIC
+from seqmodel.io.fasta import lookup, read_fasta_chunks
+from seqmodel.io.genome import FaiEntry, read_fai
 from seqmodel.runtime import Runtime, available_cpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +65,166 @@ class Result:
     @property
     def cpu_s_per_gb(self) -> float:
         return self.cpu_s / (self.bases / 1e9)
+
+
+@dataclass
+class WindowRows:
+    """Raw FASTA bases of a batch of windows, grouped by line layout (what `read_rows` gives).
+
+    groups: (row numbers in the batch, `(b, lines * line_bases)` uint8 bytes of the lines
+    holding each window, line ends left out, and the column `(b,)` of its first base there).
+    """
+
+    size: int
+    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+class FastaWindows:
+    """Fixed-length windows read straight from an uncompressed FASTA with a `.fai` index.
+
+    The file is memory-mapped. `read_rows` (an I/O task: it may fault pages in) copies,
+    per window, the bases of the lines holding it (a strided view skips the line ends),
+    all windows in one gather; `tokenize_rows` (a CPU task) cuts each window at its column
+    and looks the bytes up: a few numpy calls per batch, each releasing the GIL.
+    """
+
+    def __init__(self, path: str | os.PathLike, window: int):
+        self.path = require_file(path, "FASTA")
+        with open(self.path, "rb") as handle:
+            if handle.read(2) == GZIP_MAGIC:
+                raise SeqmodelInputError(self.path, None, "windows need an uncompressed FASTA")
+        fai = Path(f"{self.path}.fai")
+        if not fai.is_file():
+            raise SeqmodelInputError(fai, None, "FASTA index not found (samtools faidx)")
+        self.index: dict[str, FaiEntry] = read_fai(fai)
+        self.names = list(self.index)
+        self.window = window
+        self.raw = np.memmap(self.path, dtype=np.uint8, mode="r")
+        self._views: dict[tuple[int, int, int], np.ndarray] = {}
+        entries = list(self.index.values())
+        self.number = {name: i for i, name in enumerate(self.names)}
+        self.offset = np.array([e.offset for e in entries], dtype=np.int64)
+        self.length = np.array([e.length for e in entries], dtype=np.int64)
+        self.line_bases = np.array([e.line_bases for e in entries], dtype=np.int64)
+        self.line_bytes = np.array([e.line_bytes for e in entries], dtype=np.int64)
+        self.uniform = len(set(zip(self.line_bases.tolist(), self.line_bytes.tolist(), strict=True))) == 1
+
+    def close(self) -> None:
+        self.raw, self._views = None, {}
+
+    def __enter__(self) -> FastaWindows:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def byte_range(self, name: str, start: int) -> tuple[int, int]:
+        """File bytes `[lo, hi)` of bases `[start, start + window)` of record `name`."""
+        entry = self.index[name]
+        end = start + self.window
+        if not 0 <= start < end <= entry.length:
+            raise SeqmodelInputError(self.path, name, f"window {start}-{end} outside the record")
+        lo = entry.offset + (start // entry.line_bases) * entry.line_bytes + start % entry.line_bases
+        last = end - 1
+        hi = entry.offset + (last // entry.line_bases) * entry.line_bytes + last % entry.line_bases + 1
+        return lo, hi
+
+    def locate(self, windows: Sequence[tuple[str, int]] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Record numbers and starts `(B,)` of windows, checked to lie inside their records.
+
+        windows: `(name, start)` pairs, or a `(B, 2)` int array of (record number, start).
+        """
+        if isinstance(windows, np.ndarray):
+            records, starts = windows[:, 0].astype(np.int64), windows[:, 1].astype(np.int64)
+            if len(records) and not 0 <= records.min() <= records.max() < len(self.names):
+                raise SeqmodelInputError(self.path, None, f"record numbers outside [0, {len(self.names)})")
+        else:
+            try:
+                records = np.array([self.number[name] for name, _ in windows], dtype=np.int64)
+            except KeyError as error:
+                raise SeqmodelInputError(self.path, None, f"no record {error.args[0]!r}") from None
+            starts = np.array([start for _, start in windows], dtype=np.int64)
+        outside = (starts < 0) | (starts + self.window > self.length[records])
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            message = f"window {starts[i]}-{starts[i] + self.window} outside the record"
+            raise SeqmodelInputError(self.path, self.names[records[i]], message)
+        return records, starts
+
+    def read_rows(self, windows: Sequence[tuple[str, int]]) -> WindowRows:
+        """The raw lines holding each window (an I/O task)."""
+        records, starts = self.locate(windows)
+        groups = []
+        if self.uniform:  # one line layout in the whole file (the usual case)
+            layouts = [(int(self.line_bases[0]), int(self.line_bytes[0]), None)]
+        else:
+            pairs = np.stack([self.line_bases[records], self.line_bytes[records]], axis=1)
+            layouts = [
+                (lb, lbytes, np.flatnonzero((pairs[:, 0] == lb) & (pairs[:, 1] == lbytes)))
+                for lb, lbytes in np.unique(pairs, axis=0).tolist()
+            ]
+        for line_bases, line_bytes, rows in layouts:
+            rows = np.arange(len(records)) if rows is None else rows
+            rec, start = records[rows], starts[rows]
+            lines = (self.window + line_bases - 1) // line_bases + 1  # most lines a window touches
+            lo = self.offset[rec] + start // line_bases * line_bytes
+            reach = (lines - 1) * line_bytes + line_bases  # bytes from a first line's start to the last base
+            inside = lo + reach <= len(self.raw)
+            view = self._views.get((lines, line_bases, line_bytes))
+            if view is None:  # at every file offset: `lines` lines of `line_bases` bytes (no copy)
+                shape = (len(self.raw) - reach + 1, lines, line_bases)
+                view = as_strided(self.raw, shape, (1, line_bytes, 1), writeable=False)
+                self._views[(lines, line_bases, line_bytes)] = view
+            if inside.all():
+                bases = view[lo]  # one gather for all rows, line ends already left out
+            else:  # the file's last lines: pad past its end
+                bases = np.full((len(rows), lines, line_bases), ord("N"), dtype=np.uint8)
+                bases[inside] = view[lo[inside]]
+                for row in np.flatnonzero(~inside):
+                    for line in range(lines):
+                        text = self.raw[lo[row] + line * line_bytes :][:line_bases]
+                        bases[row, line, : len(text)] = text
+            groups.append((rows, bases.reshape(len(rows), -1), start % line_bases))
+        return WindowRows(len(windows), groups)
+
+    def tokenize_rows(self, rows: WindowRows) -> np.ndarray:
+        """`(B, window)` uint8 token ids of the windows (a CPU task)."""
+        out = None if len(rows.groups) == 1 else np.empty((rows.size, self.window), dtype=np.uint8)
+        for numbers, bases, columns in rows.groups:
+            b, n = bases.shape
+            starts = as_strided(bases, (b, n - self.window + 1, self.window), (n, 1, 1), writeable=False)
+            picked = starts[np.arange(b), columns]
+            tokens = lookup(alphabet.ENCODE_LUT, picked)
+            if int(tokens.max(initial=0)) > alphabet.N:
+                row = int(np.flatnonzero((tokens > alphabet.N).any(axis=1))[0])
+                bad = int(np.flatnonzero(tokens[row] > alphabet.N)[0])
+                byte = chr(picked[row, bad])
+                message = f"byte {byte!r} is not a DNA/IUPAC code (or the .fai does not match the file)"
+                raise SeqmodelInputError(self.path, f"window {int(numbers[row])}", message)
+            if out is None:  # one layout: the rows are the batch, in order
+                return tokens
+            out[numbers] = tokens
+        return out if out is not None else np.empty((0, self.window), dtype=np.uint8)
+
+    def batches_task(
+        self, runtime: Runtime
+    ) -> Callable[[Sequence[Sequence[tuple[str, int]] | np.ndarray]], Iterator]:
+        """A generator task for `Runtime.ordered_map` over groups of batches.
+
+        Each group is one I/O task reading every batch's rows, then tokenizing on the CPU
+        task: one hand-off between the pools per group, not per batch (on a small machine
+        the hand-offs, not the numpy work, dominate). Returns the `(B, window)` token arrays.
+        """
+
+        def batches(group: Sequence[Sequence[tuple[str, int]] | np.ndarray]):
+            first = group[0]
+            name, start = first[0]
+            name = self.names[name] if isinstance(first, np.ndarray) else name
+            label = f"read {name}:{start}-{start + self.window} +{sum(map(len, group)) - 1} windows"
+            rows = yield runtime.submit(lambda: [self.read_rows(b) for b in group], pool="io", name=label)
+            return [self.tokenize_rows(r) for r in rows]
+
+        return batches
 
 
 def write_plain(source: Path | None, bases: int, out: Path, seed: int) -> list[tuple[str, int]]:

@@ -2,8 +2,8 @@ import gzip
 
 import pytest
 
-from seqmodel.io.fasta import load_fasta
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import load_fasta
 
 
 def test_reads_every_record_with_fields_and_intervals(small_fasta):

@@ -1,4 +1,5 @@
-"""Streaming FASTA chunks: equal to the whole-file reader for any chunking, format and runtime."""
+"""The streaming FASTA parser: chunks, whole records and the one-array store agree for any chunking,
+format and runtime; BGZF block indexes; the errors."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqmodel.data import alphabet
-from seqmodel.io.fasta import load_fasta
-from seqmodel.io.fasta_chunks import FastaWindows, bgzf_block_starts, read_fasta_chunks
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.bgzf import bgzf_blocks, inflate_members
+from seqmodel.io.fasta import load_fasta, load_fasta_tokens, read_fasta_chunks
+from seqmodel.io.genome import Genome
 from seqmodel.runtime import Runtime
 from tests.conftest import random_dna
-
-TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,10 @@ RECORDS = st.dictionaries(
 )
 
 
+def expected_tokens(records: dict[str, str]) -> dict[str, np.ndarray]:
+    return {header.split()[0]: alphabet.encode(seq) for header, seq in records.items()}
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     RECORDS,
@@ -70,18 +74,26 @@ RECORDS = st.dictionaries(
     st.sampled_from(["plain", "gzip", "bgzf"]),
     st.booleans(),
 )
-def test_chunks_equal_the_whole_file_reader(tmp_path, runtime, records, width, chunk_bytes, fmt, crlf):
-    path = write_fasta(
-        tmp_path / f"x.{fmt}.fa", {f"{k} label=1": v for k, v in records.items()}, width, fmt, crlf
-    )
-    expected = {r.id: r.tokens for r in load_fasta(path)}
-    for got in (
-        joined(read_fasta_chunks(path, chunk_bytes)),
-        joined(read_fasta_chunks(path, chunk_bytes, runtime=runtime, prefetch=3)),
-    ):
-        assert list(got) == list(expected)
-        for key in expected:
-            np.testing.assert_array_equal(got[key], expected[key])
+def test_chunks_records_and_store_hold_the_sequences(
+    tmp_path, runtime, records, width, chunk_bytes, fmt, crlf
+):
+    records = {f"{k} label=1": v for k, v in records.items()}
+    path = write_fasta(tmp_path / f"x.{fmt}.fa", records, width, fmt, crlf)
+    expected = expected_tokens(records)
+    for rt in (None, runtime):
+        for got in (
+            joined(read_fasta_chunks(path, chunk_bytes, runtime=rt, prefetch=3)),
+            {r.id: r.tokens for r in load_fasta(path, runtime=rt)},
+        ):
+            assert list(got) == list(expected)
+            for key in expected:
+                np.testing.assert_array_equal(got[key], expected[key])
+        store = load_fasta_tokens(path, runtime=rt, chunk_bytes=chunk_bytes)
+        assert store.ids == list(expected)
+        np.testing.assert_array_equal(store.tokens, np.concatenate(list(expected.values())))
+        assert store.lengths.tolist() == [len(t) for t in expected.values()]
+        assert [r.fields for r in store.records()] == [{"label": "1"}] * len(expected)
+        assert store.descriptions == list(records)
 
 
 def test_one_long_line_streams_in_bounded_chunks(tmp_path, runtime):
@@ -94,14 +106,40 @@ def test_one_long_line_streams_in_bounded_chunks(tmp_path, runtime):
     np.testing.assert_array_equal(np.concatenate([c.tokens for c in chunks]), alphabet.encode(seq))
 
 
-def test_bgzf_blocks_are_found_with_and_without_gzi(tmp_path, runtime):
+def test_bgzf_blocks_are_found_with_and_without_gzi(tmp_path, runtime, caplog):
     seq = random_dna(np.random.default_rng(2), 300_000)
     path = write_fasta(tmp_path / "g.fa.gz", {"a": seq, "b": seq[:1000]}, fmt="bgzf")
-    starts = bgzf_block_starts(path)
-    assert starts is not None and len(starts) > 3 and starts[0] == 0
-    assert bgzf_block_starts(write_fasta(tmp_path / "p.fa.gz", {"a": "ACGT"}, fmt="gzip")) is None
+    walked = bgzf_blocks(path)
+    assert walked is not None and len(walked) > 3 and walked[0].tolist() == [0, 0]
+    raw = path.read_bytes()
+    for (lo, out), (hi, next_out) in zip(walked, walked[1:], strict=False):
+        assert len(inflate_members(raw[lo:hi])) == next_out - out  # uncompressed offsets are right
+    assert bgzf_blocks(write_fasta(tmp_path / "p.fa.gz", {"a": "ACGT"}, fmt="gzip")) is None
+    assert bgzf_blocks(write_fasta(tmp_path / "p.fa", {"a": "ACGT"})) is None
+
+    gzi = tmp_path / "g.fa.gz.gzi"  # as bgzip -r writes it: the count, then every block but the first
+    gzi.write_bytes(np.concatenate([[len(walked) - 1], walked[1:].ravel()]).astype("<u8").tobytes())
+    np.testing.assert_array_equal(bgzf_blocks(path), walked)
     got = joined(read_fasta_chunks(path, chunk_bytes=20_000, runtime=runtime))
     np.testing.assert_array_equal(got["a"], alphabet.encode(seq))
+    Path(f"{path}.fai").write_text(f"a\t300000\t3\t60\t61\nb\t1000\t{3 + 305_000 + 3}\t60\t61\n")
+    np.testing.assert_array_equal(Genome(path).fetch("b", 10, 990), alphabet.encode(seq[10:990]))
+
+    stale = walked[1:].copy()
+    stale[-1, 0] += 7  # a block start that is no block start
+    gzi.write_bytes(np.concatenate([[len(stale)], stale.ravel()]).astype("<u8").tobytes())
+    for read in (bgzf_blocks, Genome, lambda p: list(read_fasta_chunks(p))):
+        with pytest.raises(SeqmodelInputError, match=r"g.fa.gz.gzi: does not match its BGZF file"):
+            read(path)
+    gzi.write_bytes(b"\x01" * 12)
+    with pytest.raises(SeqmodelInputError, match="not a BGZF index"):
+        bgzf_blocks(path)
+
+    assert "truncated" not in caplog.text
+    cut = write_fasta(tmp_path / "cut.fa.gz", {"a": seq}, fmt="bgzf")
+    cut.write_bytes(raw[: int(walked[3, 0])])  # cut at a block boundary: inflates cleanly
+    assert len(joined(read_fasta_chunks(cut))["a"]) < len(seq)
+    assert "cut.fa.gz: BGZF file without its end-of-file block; it may be truncated" in caplog.text
 
 
 @pytest.mark.parametrize("fmt", ["plain", "gzip", "bgzf"])
@@ -127,20 +165,28 @@ def test_bad_base_error_names_file_record_and_position_like_read_fasta(tmp_path,
         (b">a\nACGT\n>a\nACGT\n", "record 2 (a): duplicate record id 'a'"),
         (b">a\nACGT\n>b\n>c\nAC\n", "record 2 (b): header with no sequence"),
         (b"ACGT\n>a\nAC\n", "line 1: not FASTA: expected a '>' header line"),
+        (b"\n \nACGT\n>a\nAC\n", "line 3: not FASTA: expected a '>' header line"),
         (b"\n\n", "no FASTA records"),
         (b">\nACGT\n", "record 1 (no id): header has no sequence id"),
         (b">a\nAC>GT\n", "record 1 (a): character '>' at position 3 is not a DNA/IUPAC code"),
+        (
+            b">a\nAC\xff\xfe\n",
+            "record 1 (a): not a text FASTA file (binary content: byte 0xff at position 3)",
+        ),
+        (b">a\xe9\nAC\n", "byte 0: not a text FASTA file (binary content)"),
+        (bytes(range(256)) * 2, "byte 0: not a text FASTA file (binary content)"),
     ],
 )
-def test_malformed_fasta_errors_match_read_fasta(tmp_path, runtime, text, message):
+def test_malformed_fasta_errors_name_the_record_whatever_the_chunking(tmp_path, runtime, text, message):
     path = tmp_path / "m.fa"
     path.write_bytes(text)
-    with pytest.raises(SeqmodelInputError) as expected:
-        load_fasta(path)
+    errors = set()
     for rt in (None, runtime):
-        with pytest.raises(SeqmodelInputError) as got:
-            list(read_fasta_chunks(path, chunk_bytes=3, runtime=rt))
-        assert message in str(got.value) and str(got.value) == str(expected.value)
+        for chunk_bytes in (3, 1 << 20):
+            with pytest.raises(SeqmodelInputError) as got:
+                load_fasta_tokens(path, runtime=rt, chunk_bytes=chunk_bytes)
+            errors.add(str(got.value))
+    assert len(errors) == 1 and message in errors.pop()
 
 
 def test_truncated_gzip_is_an_input_error_from_the_read_task(tmp_path, runtime):
@@ -150,30 +196,3 @@ def test_truncated_gzip_is_an_input_error_from_the_read_task(tmp_path, runtime):
     for rt in (None, runtime):
         with pytest.raises(SeqmodelInputError, match="corrupt or truncated gzip"):
             list(read_fasta_chunks(path, chunk_bytes=8192, runtime=rt))
-
-
-def test_windows_read_straight_from_an_indexed_fasta(tmp_path, runtime):
-    records = {
-        "chr1": random_dna(np.random.default_rng(4), 5000),
-        "chr2": random_dna(np.random.default_rng(5), 3000),
-    }
-    path = write_fasta(tmp_path / "w.fa", records, width=60)
-    offset, lines = 0, []
-    for name, seq in records.items():
-        offset += len(f">{name}\n")
-        lines.append(f"{name}\t{len(seq)}\t{offset}\t60\t61\n")
-        offset += len(seq) + -(-len(seq) // 60)
-    Path(f"{path}.fai").write_text("".join(lines))
-    windows = [("chr1", 0), ("chr2", 2000), ("chr1", 4000), ("chr1", 59), ("chr2", 61)]
-    with FastaWindows(path, window=1000) as reader:
-        tokens = reader.tokenize_rows(reader.read_rows(windows))
-        groups = [[windows, windows[::-1]], [np.array([(0, 10), (1, 1999)])]]
-        done = runtime.ordered_map(reader.batches_task(runtime), groups, timeout=TIMEOUT)
-        batches = [batch for group in done for batch in group]
-    for row, (name, start) in enumerate(windows):
-        np.testing.assert_array_equal(tokens[row], alphabet.encode(records[name][start : start + 1000]))
-    np.testing.assert_array_equal(batches[0], tokens)
-    np.testing.assert_array_equal(batches[1], tokens[::-1])
-    np.testing.assert_array_equal(batches[2][1], alphabet.encode(records["chr2"][1999:2999]))
-    with pytest.raises(SeqmodelInputError, match="window 2500-3500 outside the record"):
-        reader.read_rows([("chr2", 2500)])

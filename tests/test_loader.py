@@ -26,6 +26,7 @@ TIMEOUT = 30.0
 @pytest.fixture(scope="module")
 def demo_dataset():
     dataset = load_dataset(DEMO_DATA_DIR / "ctcf_demo.fa.gz", DEMO_DATA_DIR / "ctcf_demo.mutations.vcf.gz")
+    dataset.true_rate = np.full(len(dataset.tokens), np.nan, dtype=np.float32)  # a truth track, made up
     dataset.true_rate[::3] = np.linspace(0, 1, len(dataset.true_rate[::3]), dtype=np.float32)
     return dataset
 
@@ -178,6 +179,11 @@ def test_fit_runs_on_the_runtime_writes_a_trace_and_leaves_no_threads(tmp_path):
     assert names.count("assemble batch 0") == 2  # one per epoch
     workers = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
     assert workers == {"cpu-0", "cpu-1", "io-0"}  # cpu_workers=2 as asked
+    # The FASTA was read on the runtime too: blocks read on the I/O worker, tokenized on CPU workers.
+    thread = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    reads = {thread[e["tid"]] for e in events if e["ph"] == "X" and e["name"].startswith("read ctcf_demo")}
+    tokenizes = {thread[e["tid"]] for e in events if e["ph"] == "X" and e["name"].startswith("tokenize ctcf")}
+    assert reads == {"io-0"} and tokenizes and tokenizes <= {"cpu-0", "cpu-1"}
     metrics = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
     assert "loader/assemble_count" in metrics[0]
     datamodule.teardown("fit")
@@ -187,6 +193,27 @@ def test_datamodule_without_runtime_when_cpu_workers_is_0():
     datamodule = SeqDataModule(fasta=str(DEMO_DATA_DIR / "ctcf_demo.fa.gz"), cpu_workers=0)
     loader = datamodule.train_dataloader()
     assert loader.runtime is None and isinstance(next(iter(loader)), Batch)
+
+
+def test_splits_index_into_the_one_token_array_and_batch_like_copies():
+    fasta = str(DEMO_DATA_DIR / "ctcf_demo.fa.gz")
+    datamodule = SeqDataModule(fasta=fasta, mutations=str(DEMO_DATA_DIR / "ctcf_demo.mutations.vcf.gz"))
+    try:
+        datamodule.setup()
+        dataset = datamodule.dataset
+        assert sum(len(split) for split in datamodule.splits.values()) == len(dataset)
+        for name, split in datamodule.splits.items():
+            assert split.tokens is dataset.tokens and split.base_target is dataset.base_target
+            copy = dataset.subset(split.records)
+            assert split.ids == copy.ids
+            view = WindowAssembler(split, window=150, stride=100, rc_augment=True, seed=1)
+            copied = WindowAssembler(copy, window=150, stride=100, rc_augment=True, seed=1)
+            ids = np.arange(len(view))
+            a, b = view.assemble(ids, epoch=1).tensors(), copied.assemble(ids, epoch=1).tensors()
+            for key in a:
+                np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=f"{name} {key}")
+    finally:
+        datamodule.teardown("fit")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from seqmodel.data.dataset import load_dataset
-from seqmodel.io.fasta import load_fasta
 from seqmodel.data.token_cache import cache_directory, open_token_cache
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import load_fasta
 from seqmodel.runtime import Runtime
 from tests.conftest import TINY_MODEL, random_dna
 from tests.test_fasta_chunks import write_fasta

@@ -5,8 +5,18 @@ from hypothesis import strategies as st
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import load_dataset
-from seqmodel.data.tiling import stream_tiles, tile_plan
+from seqmodel.data.tiling import stream_tiles
 from seqmodel.data.windows import WindowSampler, tile_starts
+
+
+def tile_plan(length: int, window: int, overlap: int) -> np.ndarray:
+    """The tiles `stream_tiles` should give, all at once: `(T, 3)` rows (start, core_start, core_end)."""
+    margin = overlap // 2
+    starts = tile_starts(length, window, window - 2 * margin)
+    core_end = np.minimum(starts + window - margin, length)
+    core_end[-1] = length
+    core_start = np.concatenate([[0], core_end[:-1]])
+    return np.stack([starts, core_start, core_end], axis=1).astype(np.int64)
 
 
 @given(st.integers(1, 5000), st.integers(1, 300), st.integers(1, 300))
@@ -22,11 +32,11 @@ def test_tile_starts_cover_every_base(length, window, stride):
 @given(st.integers(1, 20000), st.integers(2, 400), st.integers(0, 399))
 def test_tile_cores_are_disjoint_and_cover_the_record(length, window, overlap):
     overlap = overlap % window
-    plan = tile_plan(length, window, overlap)
+    tiles = stream_tiles(0, [np.zeros(length, dtype=np.uint8)], window, overlap)
     counts = np.zeros(length, int)
-    for start, core_start, core_end in plan:
-        assert start <= core_start < core_end <= start + window
-        counts[core_start:core_end] += 1
+    for tile in tiles:
+        assert tile.start <= tile.core_start < tile.core_end <= tile.start + window
+        counts[tile.core_start : tile.core_end] += 1
     assert (counts == 1).all()
 
 

@@ -1,4 +1,5 @@
-"""Batches of windows: assembly from a SequenceDataset, and the loader that runs it (on the runtime).
+"""Batches of windows: assembly from a dataset (or a view of some of its records), and the loader
+that runs it (on the runtime).
 
 A batch is a pure function of (seed, epoch, rank, index): the sampler says which windows,
 the assembler gathers them (RC flips hashed from (seed, epoch, window id)). The loader runs
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from seqmodel.data import alphabet
-from seqmodel.data.dataset import SequenceDataset
+from seqmodel.data.dataset import DatasetView, SequenceDataset
 from seqmodel.data.windows import WindowSampler, record_windows
 from seqmodel.errors import reraise_input_error
 from seqmodel.runtime import PinnedBufferRing, Runtime, TaskError
@@ -72,11 +73,24 @@ def rc_flips(seed: int, epoch: int, window_ids: np.ndarray) -> np.ndarray:
 
 
 class WindowAssembler:
-    """Gathers windows `(record, start)` of a dataset into batch arrays, with RC augmentation."""
+    """Gathers windows `(record, start)` of a dataset into batch arrays, with RC augmentation.
 
-    def __init__(self, dataset: SequenceDataset, window: int, stride: int, rc_augment: bool, seed: int):
+    dataset: a SequenceDataset, or a DatasetView of some of its records (a split): windows
+    are read from the dataset's flat arrays in place.
+    """
+
+    def __init__(
+        self, dataset: SequenceDataset | DatasetView, window: int, stride: int, rc_augment: bool, seed: int
+    ):
         self.dataset = dataset
         self.window = window
+        self.record_starts = np.asarray(dataset.starts, dtype=np.int64)
+        self.record_ends = self.record_starts + dataset.lengths
+        self.labels = np.asarray(dataset.labels)
+        rate = dataset.true_rate
+        # One value broadcast over every base (no truth track): fill, never gather (np.take
+        # would first copy a broadcast array to full size).
+        self.rate_fill = rate.flat[0] if rate.ndim == 1 and len(rate) and rate.strides == (0,) else None
         self.windows = record_windows(dataset.lengths, window, stride)
         self.rc_augment = rc_augment
         self.seed = seed
@@ -115,8 +129,8 @@ class WindowAssembler:
             }
         views = {name: tensor[:n].numpy() for name, tensor in out.items()}
         rows = self.windows[window_ids]
-        starts = data.offsets[rows[:, 0]] + rows[:, 1]
-        lengths = np.minimum(data.offsets[rows[:, 0] + 1] - starts, length)
+        starts = self.record_starts[rows[:, 0]] + rows[:, 1]
+        lengths = np.minimum(self.record_ends[rows[:, 0]] - starts, length)
         column = np.arange(length)
         pad = column[None, :] >= lengths[:, None]
         # (B, L) positions in the flat store; a flipped window reads its bases backwards.
@@ -133,10 +147,13 @@ class WindowAssembler:
         np.less(tokens, alphabet.N, out=views["mask"])
         np.take(data.base_target, positions, out=views["base_target"], mode="clip")
         views["base_target"][pad] = 0.0
-        np.take(data.true_rate, positions, out=views["true_rate"], mode="clip")
+        if self.rate_fill is None:
+            np.take(data.true_rate, positions, out=views["true_rate"], mode="clip")
+        else:
+            views["true_rate"].fill(self.rate_fill)
         views["true_rate"][pad] = np.nan
         views["lengths"][:] = lengths
-        views["seq_target"][:] = data.labels[rows[:, 0]]
+        views["seq_target"][:] = self.labels[rows[:, 0]]
         views["window_ids"][:] = window_ids
         return Batch(**{name: tensor[:n] for name, tensor in out.items()})
 

@@ -1,20 +1,23 @@
 """The Lightning DataModule: reads the data once, splits it by record, serves batch loaders per rank.
 
-Its loaders run on one M:N `Runtime` per DataModule (per process), started on first use
-and kept across epochs and stages (persistent pools), closed at teardown.
+One M:N `Runtime` per DataModule (per process), started on first use and kept across epochs
+and stages (persistent pools), closed at teardown, does the work: reading the FASTA (I/O
+tasks read and inflate blocks, CPU tasks tokenize them) and making the batches.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
-from seqmodel.data.dataset import SequenceDataset, header_splits, load_dataset, split_records
+from seqmodel.data.dataset import DatasetView, SequenceDataset, header_splits, load_dataset, split_records
 from seqmodel.data.windows import WindowSampler
 from seqmodel.runtime import Runtime, available_cpus
 
@@ -26,9 +29,10 @@ class SeqDataModule(L.LightningDataModule):
 
     Records are split (seeded by `split_seed`, independent of the training seed) into disjoint
     train / val / test sets, or with `split_from_headers` by their `split=` header field (as
-    `seqmodel-prepare` writes it: whole genome blocks); each set is cut into windows of
-    `window` bases every `stride`.
-    token_cache: a folder for the FASTA's memory-mapped token cache (None: parse into memory).
+    `seqmodel-prepare` writes it: whole genome blocks); each set is a view of the dataset's
+    records (the bases are held once), cut into windows of `window` bases every `stride`.
+    The FASTA is read on the runtime; token_cache: a folder for the FASTA's memory-mapped
+    token cache (None: tokens held in memory).
 
     Loader settings (config group `loader`): cpu_workers (None: the CPUs this process may
     use but one, left to the training loop; 0: no runtime, batches made in the training
@@ -84,7 +88,7 @@ class SeqDataModule(L.LightningDataModule):
         self.trace = trace
         self.summary = summary
         self.dataset: SequenceDataset | None = None
-        self.splits: dict[str, SequenceDataset] = {}
+        self.splits: dict[str, DatasetView] = {}
         self._runtime: Runtime | None = None
         self._summary_mark = 0
         self.startup_ms: float | None = None
@@ -95,8 +99,10 @@ class SeqDataModule(L.LightningDataModule):
         if self.cpu_workers == 0:
             return None
         if self._runtime is None:
-            device = self._device()
-            pci = _pci_address(device) if self.pin_cores and device is not None else None
+            pci = None
+            if self.pin_cores:  # near the GPU; the data may be read before a trainer is attached
+                device = self._device() if self.trainer is not None else _visible_device()
+                pci = _pci_address(device) if device is not None else None
             start = time.perf_counter()
             # null: the usable CPUs but one, which the training loop (main thread) keeps.
             workers = self.cpu_workers if self.cpu_workers is not None else max(1, available_cpus() - 1)
@@ -144,22 +150,23 @@ class SeqDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        if self.token_cache:
+        try:
             self.dataset = load_dataset(**self.paths, token_cache=self.token_cache, runtime=self.runtime)
-        else:
-            self.dataset = load_dataset(**self.paths)
+        except BaseException:
+            self.close_runtime()  # setup may run outside the trainer (no teardown follows)
+            raise
         if self.split_from_headers:
             indices = header_splits(self.dataset, self.paths["fasta"])
         else:
             indices = split_records(len(self.dataset), *self.fractions, seed=self.split_seed)
-        self.splits = {name: self.dataset.subset(idx) for name, idx in indices.items()}
+        self.splits = {name: self.dataset.view(idx) for name, idx in indices.items()}
         data = self.dataset
         valid = data.tokens < 4
         log.info(
             "%d records, %d bases, %.2f%% of valid bases mutated, classes %s; split %s",
             len(data),
             len(data.tokens),
-            100 * float(data.base_target[valid].mean()) if valid.any() else 0.0,
+            100 * float(np.mean(data.base_target, where=valid)) if valid.any() else 0.0,
             data.classes,
             {k: len(v) for k, v in self.splits.items()},
         )
@@ -179,11 +186,6 @@ class SeqDataModule(L.LightningDataModule):
             "stride": self.stride,
             "classes": list(self.dataset.classes),
         }
-
-    def positive_fraction(self) -> float:
-        data = self.splits["train"]
-        valid = data.tokens < 4
-        return float(data.base_target[valid].mean()) if valid.any() else 0.0
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -257,6 +259,15 @@ class SeqDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> BatchLoader:
         return self.loader("test", shuffle=False)
+
+
+def _visible_device() -> torch.device | None:
+    """The CUDA device this process will most likely train on, before a trainer is attached
+    (the data is read first): the local rank's, as DDP launchers number them."""
+    if not torch.cuda.is_available():
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
 def _pci_address(device: torch.device) -> str | None:

@@ -1,4 +1,4 @@
-"""A labelled set of sequences held as flat arrays (a token store), and its splits."""
+"""A labelled set of sequences held as flat arrays (a token store), and views of its records."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data import alphabet
-from seqmodel.io.fasta import FastaRecord, load_fasta
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import FastaRecord, load_fasta_tokens
 from seqmodel.runtime import Runtime
 
 
@@ -22,7 +21,8 @@ class SequenceDataset:
     """Records concatenated into flat per-base arrays; record r spans `offsets[r]:offsets[r+1]`.
 
     tokens: `(T,)` uint8 token ids; base_target: `(T,)` float32 in [0, 1];
-    true_rate: `(T,)` float32, NaN where unknown; labels: `(R,)` int64 class ids;
+    true_rate: `(T,)` float32, NaN where unknown (without a truth track: a read-only NaN
+    array that takes no memory); labels: `(R,)` int64 class ids;
     record_splits: each record's `split=` header field (train / val / test) or None.
     """
 
@@ -36,30 +36,88 @@ class SequenceDataset:
     record_splits: list[str | None] | None = None
 
     @property
+    def starts(self) -> np.ndarray:
+        """`(R,)` int64: where each record starts in the flat arrays."""
+        return self.offsets[:-1]
+
+    @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def view(self, indices: np.ndarray) -> DatasetView:
+        """The records `indices` (in that order), reading this dataset's arrays in place."""
+        return DatasetView(self, np.asarray(indices, dtype=np.int64))
+
     def subset(self, indices: np.ndarray) -> SequenceDataset:
-        """The records `indices` (in that order) as a new dataset."""
-        parts = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in indices]
-        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        lengths = self.lengths[indices]
+        """The records `indices` (in that order) as a new dataset with its own (copied) arrays."""
+        indices = np.asarray(indices, dtype=np.int64)
+
+        def gather(values: np.ndarray) -> np.ndarray:
+            parts = [values[self.offsets[i] : self.offsets[i + 1]] for i in indices]
+            return np.concatenate(parts) if parts else values[:0].copy()
+
         return SequenceDataset(
             ids=[self.ids[i] for i in indices],
-            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            tokens=self.tokens[flat],
-            base_target=self.base_target[flat],
-            true_rate=self.true_rate[flat],
+            offsets=np.concatenate([[0], np.cumsum(self.lengths[indices])]).astype(np.int64),
+            tokens=gather(self.tokens),
+            base_target=gather(self.base_target),
+            true_rate=gather(self.true_rate),
             labels=self.labels[indices],
             classes=self.classes,
             record_splits=None if self.record_splits is None else [self.record_splits[i] for i in indices],
         )
 
 
+@dataclass(frozen=True)
+class DatasetView:
+    """Some records of a SequenceDataset (a split): the per-record arrays are its own, the
+    flat per-base arrays (`tokens`, `base_target`, `true_rate`) are the dataset's, not a copy."""
+
+    dataset: SequenceDataset
+    records: np.ndarray  # (R',) int64 record indices into `dataset`
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.dataset.ids[i] for i in self.records]
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.dataset.offsets[self.records]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.dataset.offsets[self.records + 1] - self.dataset.offsets[self.records]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.dataset.labels[self.records]
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.dataset.tokens
+
+    @property
+    def base_target(self) -> np.ndarray:
+        return self.dataset.base_target
+
+    @property
+    def true_rate(self) -> np.ndarray:
+        return self.dataset.true_rate
+
+    @property
+    def classes(self) -> list[str]:
+        return self.dataset.classes
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
 def _flat(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    if len(arrays) == 1:  # one record (a chromosome): no copy
+        return arrays[0].astype(dtype, copy=False)
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype=dtype)
 
 
@@ -74,29 +132,30 @@ def from_records(
 ) -> SequenceDataset:
     """Build a dataset from parsed records and the optional target / label files.
 
-    tokens: the records' tokens already concatenated (a token cache's map), used as is.
+    tokens: the records' tokens already concatenated (a token store), used as is.
     """
+    lengths = [len(r) for r in records]
+    total = sum(lengths)
     base = (
-        mutation_targets(mutations, records)
+        _flat(mutation_targets(mutations, records), np.float32)
         if mutations
-        else [np.zeros(len(r), dtype=np.float32) for r in records]
+        else np.zeros(total, dtype=np.float32)  # pages are mapped only where written
     )
     rate = (
-        track_values(true_rate, records)
+        _flat(track_values(true_rate, records), np.float32)
         if true_rate
-        else [np.full(len(r), np.nan, dtype=np.float32) for r in records]
+        else np.broadcast_to(np.float32(np.nan), (total,))
     )
     if labels is None and not any("label" in r.fields for r in records):
         label_ids, class_names = np.zeros(len(records), dtype=np.int64), list(classes or ["0", "1"])
     else:
         label_ids, class_names = sequence_labels(records, fasta_path, labels, classes)
-    lengths = [len(r) for r in records]
     return SequenceDataset(
         ids=[r.id for r in records],
         offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         tokens=_flat([r.tokens for r in records], np.uint8) if tokens is None else tokens,
-        base_target=_flat(base, np.float32),
-        true_rate=_flat(rate, np.float32),
+        base_target=base,
+        true_rate=rate,
         labels=label_ids,
         classes=class_names,
         record_splits=[r.fields.get("split") for r in records],
@@ -113,13 +172,16 @@ def load_dataset(
 ) -> SequenceDataset:
     """Read a FASTA and its targets into a SequenceDataset.
 
-    token_cache: a folder: tokens come from the FASTA's token cache there (built on first
-    use, with `runtime` when given), memory-mapped rather than parsed into memory.
+    The FASTA is read into one token array (with `runtime`: blocks read and inflated by its
+    I/O tasks, tokenized by its CPU tasks; None: in this thread). token_cache: a folder: the
+    tokens come from the FASTA's token cache there instead (built on first use, the same
+    way), memory-mapped rather than held in memory.
     """
     if token_cache is None:
-        return from_records(load_fasta(fasta), Path(fasta), mutations, true_rate, labels)
-    cache = open_token_cache(fasta, token_cache, runtime)
-    return from_records(cache.records(), Path(fasta), mutations, true_rate, labels, tokens=cache.tokens)
+        store = load_fasta_tokens(fasta, runtime)
+    else:
+        store = open_token_cache(fasta, token_cache, runtime)
+    return from_records(store.records(), Path(fasta), mutations, true_rate, labels, tokens=store.tokens)
 
 
 def header_splits(dataset: SequenceDataset, fasta_path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -151,8 +213,3 @@ def split_records(
         "train": np.sort(order[n_val + n_test :]),
     }
     return splits
-
-
-def valid_mask(tokens: np.ndarray) -> np.ndarray:
-    """True where a base is A, C, G or T (N and padding are masked out)."""
-    return tokens < alphabet.N

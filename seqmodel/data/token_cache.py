@@ -26,42 +26,20 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from seqmodel.io.fasta import FastaRecord, header_fields
-from seqmodel.io.fasta_chunks import CHUNK_BYTES, read_fasta_chunks
 from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
+from seqmodel.io.fasta import CHUNK_BYTES, FastaTokens, read_fasta_chunks
 from seqmodel.runtime import Runtime, TaskError
 
 FORMAT_VERSION = 1
 
 
 @dataclass
-class TokenCache:
-    """A tokenized FASTA: `tokens` `(T,)` uint8 (read-only memmap), `offsets` `(R + 1,)` int64."""
+class TokenCache(FastaTokens):
+    """A tokenized FASTA in `directory`: `tokens` `(T,)` uint8 is a read-only memmap, so records
+    (`record`, `records`) are views of the map; `offsets` `(R + 1,)` int64."""
 
     directory: Path
-    tokens: np.ndarray
-    offsets: np.ndarray
-    ids: list[str]
-    descriptions: list[str]
     _views: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def record(self, index: int) -> np.ndarray:
-        """Tokens `(L,)` of record `index`: a view of the map, no copy."""
-        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
-
-    def records(self) -> list[FastaRecord]:
-        """The records as FastaRecords whose tokens are views of the map."""
-        return [
-            FastaRecord(rid, desc, self.record(i), i, header_fields(desc))
-            for i, (rid, desc) in enumerate(zip(self.ids, self.descriptions, strict=True))
-        ]
 
     def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
         """`(B, length)` uint8 copies of `tokens[s : s + length]` for each flat start `s`.
@@ -93,7 +71,7 @@ def load_token_cache(directory: Path) -> TokenCache:
     tokens = np.memmap(directory / "tokens.u8", dtype=np.uint8, mode="r")
     if len(tokens) != int(offsets[-1]) or len(offsets) != len(index["ids"]) + 1:
         raise SeqmodelInputError(directory, None, "token cache is incomplete; delete it to rebuild")
-    return TokenCache(directory, tokens, offsets, index["ids"], index["descriptions"])
+    return TokenCache(tokens, offsets, index["ids"], index["descriptions"], directory)
 
 
 def open_token_cache(

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from Bio import bgzf
 
 from seqmodel.data import alphabet
-from seqmodel.io.bgzf import GZIP_MAGIC, inflate_members, is_bgzf_header
-from seqmodel.io.fasta import read_fasta
 from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, file_header, inflate_members, is_bgzf_header
+from seqmodel.io.fasta import read_fasta, tokenize_sequence
 
 
 def chrom_key(name: str) -> str:
@@ -62,33 +61,13 @@ def read_fai(path: Path) -> dict[str, FaiEntry]:
     return entries
 
 
-def _header(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(18)
-
-
-def _bgzf_blocks(path: Path) -> np.ndarray:
-    """`(B, 2)` uint64 rows (compressed offset, uncompressed offset) of every BGZF block start,
-    from the `.gzi` index when there is one, else by walking the blocks."""
-    gzi = Path(f"{path}.gzi")
-    if gzi.is_file():
-        raw = np.fromfile(gzi, dtype="<u8")
-        if raw.size < 1 or raw.size != 1 + 2 * int(raw[0]):
-            raise SeqmodelInputError(gzi, None, "not a BGZF index (.gzi): wrong size")
-        pairs = raw[1:].reshape(-1, 2)
-        return np.vstack([np.zeros((1, 2), dtype=np.uint64), pairs])
-    with open(path, "rb") as handle:
-        rows = [(start, data_start) for start, _, data_start, _ in bgzf.BgzfBlocks(handle)]
-    return np.array(rows, dtype=np.uint64)
-
-
 class Genome:
     """Chromosomes of a FASTA file as token arrays `(L,)` uint8; the last one read is kept."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = require_file(path, "genome FASTA")
         fai = Path(f"{self.path}.fai")
-        header = _header(self.path)
+        header = file_header(self.path)
         compressed = header[:2] == GZIP_MAGIC
         self.bgzf = is_bgzf_header(header)
         self.index: dict[str, FaiEntry] | None = None
@@ -96,7 +75,7 @@ class Genome:
         if fai.is_file() and (self.bgzf or not compressed):
             self.index = read_fai(fai)
             self.lengths = {name: entry.length for name, entry in self.index.items()}
-            self._blocks = _bgzf_blocks(self.path) if self.bgzf else None
+            self._blocks = bgzf_blocks(self.path) if self.bgzf else None
         else:
             self._records = {record.id: record.tokens for record in read_fasta(self.path)}
             self.lengths = {name: len(tokens) for name, tokens in self._records.items()}
@@ -134,12 +113,11 @@ class Genome:
         if self._cached is not None and self._cached[0] == name:
             return self._cached[1]
         try:
-            text = self._read_indexed(name).replace(b"\n", b"").replace(b"\r", b"")
+            raw = self._read_indexed(name)
         except (OSError, ValueError, EOFError, zlib.error) as error:
             raise SeqmodelInputError(self.path, name, f"cannot read the indexed sequence ({error})") from None
-        tokens = alphabet.encode(text)
-        bad = alphabet.first_invalid(tokens)
-        if len(tokens) != self.lengths[name] or b">" in text or bad is not None:
+        tokens = tokenize_sequence(np.frombuffer(raw, dtype=np.uint8))  # a '>' is invalid too
+        if len(tokens) != self.lengths[name] or alphabet.first_invalid(tokens) is not None:
             raise SeqmodelInputError(
                 self.path, name, "the .fai index does not match the file; rebuild it (samtools faidx)"
             )
