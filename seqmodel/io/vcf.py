@@ -41,19 +41,23 @@ At the end of each pass the skip counts are logged (INFO, with the file name) an
 Writing
 -------
 `write_vcf`: VCF 4.2 (or 4.3) of SNVs, one line per (site, ALT), `INFO=AC=<carriers>` (and
-`;AN=<genomes>` when known), sorted by contig name (byte order), POS, ALT; written through
-`atomic_text`, so a `.vcf.gz` is BGZF and can be indexed with `tabix -p vcf`.
+`;AN=<genomes>` when known, then any further INFO fields declared with `InfoField`s), sorted by
+contig name (byte order), POS, ALT; written through `atomic_text`, so a `.vcf.gz` is BGZF and can
+be indexed with `tabix -p vcf`. With `sort=False` the rows are streamed in the order given
+(bounded memory; sorted output then needs sorted rows).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io.atomic import atomic_text
@@ -70,6 +74,8 @@ DEFAULT_AC = "Carriers of the ALT allele"
 DEFAULT_AN = "Genomes"
 WRITE_BATCH = 8192  # lines joined per write call
 MAX_DIGITS = 18  # of an integer field: below 2**63
+INFO_ID = re.compile(r"[A-Za-z_][0-9A-Za-z_.]*")  # a VCF INFO key
+INFO_TYPES = ("Integer", "Float", "Flag", "Character", "String")
 
 # Reasons an ALT allele is not an SNV (keys of VcfReader.skipped).
 INDEL = "indel"
@@ -97,6 +103,20 @@ class Snv:
     carriers: int = 1
     genomes: int | None = None
     line: int = 0
+
+
+class InfoField(NamedTuple):
+    """A further INFO field of `write_vcf`'s lines: its `##INFO` header line's ID, Number, Type
+    and Description."""
+
+    id: str
+    number: str
+    type: str
+    description: str
+
+    def header_line(self) -> str:
+        description = self.description.replace("\\", "\\\\").replace('"', '\\"')
+        return f'##INFO=<ID={self.id},Number={self.number},Type={self.type},Description="{description}">'
 
 
 def is_vcf(path: str | os.PathLike) -> bool:
@@ -352,33 +372,36 @@ def write_vcf(
     ac_description: str = DEFAULT_AC,
     an_description: str = DEFAULT_AN,
     version: str = "4.2",
+    info: Sequence[InfoField] = (),
+    sort: bool = True,
 ) -> int:
     """Write SNVs as a VCF; returns the number of data lines.
 
     Parameters
     ----------
     out : a path (written atomically; `.gz` gives BGZF) or an open text stream.
-    snvs : `Snv`s or `(chrom, pos 0-based, ref, alt[, carriers])` tuples; the carriers of
+    snvs : `Snv`s or `(chrom, pos 0-based, ref, alt[, carriers[, info]])` tuples; the carriers of
         repeated (site, ALT) rows are summed into one line (a row without carriers counts 1).
+        A row's `info` (`KEY=value;...` of keys declared in `info` below; the first row's for
+        repeated rows) is written after `AC` / `AN`.
     contigs : contig names, or names -> length (None: unknown), for the `##contig` lines;
         every SNV's chrom must be one of them.
     source : the `##source=` line.
     genomes : written as `AN` on every line (with its `##INFO` line) when given.
+    info : the `##INFO` lines of the further INFO fields the rows carry.
+    sort : False: one line per row, in the order given, streamed (the rows are not held in
+        memory, repeated rows are not merged).
     """
     if version not in VERSIONS:
         raise ValueError(f"VCF version {version!r}: use one of {VERSIONS}")
+    for field in info:
+        if not INFO_ID.fullmatch(field.id) or field.id in ("AC", "AN"):
+            raise ValueError(f"INFO ID {field.id!r}: not a VCF key, or one written already (AC, AN)")
+        if field.type not in INFO_TYPES:
+            raise ValueError(f"INFO {field.id} type {field.type!r}: use one of {INFO_TYPES}")
+    if len({field.id for field in info}) != len(info):
+        raise ValueError("INFO IDs repeat")
     lengths = dict(contigs) if isinstance(contigs, Mapping) else dict.fromkeys(contigs)
-    carriers: Counter = Counter()
-    for snv in snvs:
-        if isinstance(snv, Snv):
-            key, count = (snv.chrom, snv.pos, snv.ref, snv.alt), snv.carriers
-        else:
-            key, count = (snv[0], int(snv[1]), snv[2], snv[3]), (int(snv[4]) if len(snv) > 4 else 1)
-        if key[0] not in lengths:
-            raise ValueError(f"SNV on {key[0]!r}, which is not among the contigs")
-        if key[2] not in BASES or key[3] not in BASES or key[2] == key[3] or key[1] < 0:
-            raise ValueError(f"not an SNV: {key}")
-        carriers[key] += count
     lines = [f"##fileformat=VCFv{version}", f"##source={source}"]
     for chrom in sorted(lengths, key=str.encode):
         length = "" if lengths[chrom] is None else f",length={lengths[chrom]}"
@@ -386,23 +409,82 @@ def write_vcf(
     lines.append(f'##INFO=<ID=AC,Number=A,Type=Integer,Description="{ac_description}">')
     if genomes is not None:
         lines.append(f'##INFO=<ID=AN,Number=1,Type=Integer,Description="{an_description}">')
+    lines += [field.header_line() for field in info]
     lines.append("\t".join(FIXED_COLUMNS))
     an = "" if genomes is None else f";AN={genomes}"
-    order = sorted(carriers, key=lambda k: (k[0].encode(), k[1], k[3], k[2]))
+    rows = _checked_rows(snvs, lengths)
+    if sort:
+        carriers: Counter = Counter()
+        extras: dict[tuple, str] = {}
+        for key, count, extra in rows:
+            carriers[key] += count
+            if extra:
+                extras.setdefault(key, extra)
+        order = sorted(carriers, key=lambda k: (k[0].encode(), k[1], k[3], k[2]))
+        texts = _sorted_texts(order, carriers, extras, an)
+    else:
+        texts = _streamed_texts(rows, an)
     if isinstance(out, (str, os.PathLike)):
         with atomic_text(out) as handle:
-            _write_lines(handle, lines, order, carriers, an)
-    else:
-        _write_lines(out, lines, order, carriers, an)
-    return len(order)
+            return _write_texts(handle, lines, texts)
+    return _write_texts(out, lines, texts)
 
 
-def _write_lines(handle, header: list[str], order: list[tuple], carriers: Counter, an: str) -> None:
-    handle.write("\n".join(header) + "\n")
+def _checked_rows(snvs: Iterable[Snv | tuple], lengths: Mapping[str, int | None]) -> Iterator[tuple]:
+    """((chrom, pos, ref, alt), carriers, info) of each row, checked."""
+    for snv in snvs:
+        extra = ""
+        if isinstance(snv, Snv):
+            key, count = (snv.chrom, snv.pos, snv.ref, snv.alt), snv.carriers
+        else:
+            key, count = (snv[0], int(snv[1]), snv[2], snv[3]), (int(snv[4]) if len(snv) > 4 else 1)
+            if len(snv) > 5 and snv[5]:
+                extra = snv[5]
+                if "\t" in extra or "\n" in extra or " " in extra:
+                    raise ValueError(f"INFO {extra[:40]!r} holds white space")
+        if key[0] not in lengths:
+            raise ValueError(f"SNV on {key[0]!r}, which is not among the contigs")
+        if key[2] not in BASES or key[3] not in BASES or key[2] == key[3] or key[1] < 0:
+            raise ValueError(f"not an SNV: {key}")
+        yield key, count, extra
+
+
+def _sorted_texts(
+    order: list[tuple], carriers: Counter, extras: dict[tuple, str], an: str
+) -> Iterator[tuple]:
+    """(lines, count) of the sorted rows, `WRITE_BATCH` lines at a time."""
     for start in range(0, len(order), WRITE_BATCH):
-        handle.write(
-            "".join(
-                f"{chrom}\t{pos + 1}\t.\t{ref}\t{alt}\t.\tPASS\tAC={carriers[chrom, pos, ref, alt]}{an}\n"
-                for chrom, pos, ref, alt in order[start : start + WRITE_BATCH]
+        part = order[start : start + WRITE_BATCH]
+        if extras:
+            rows = ((key, carriers[key], extras.get(key, "")) for key in part)
+            yield _lines(rows, an), len(part)
+        else:
+            yield (
+                "".join(
+                    f"{chrom}\t{pos + 1}\t.\t{ref}\t{alt}\t.\tPASS\tAC={carriers[chrom, pos, ref, alt]}{an}\n"
+                    for chrom, pos, ref, alt in part
+                ),
+                len(part),
             )
-        )
+
+
+def _streamed_texts(rows: Iterator[tuple], an: str) -> Iterator[tuple]:
+    """(lines, count) of the rows in the order given, `WRITE_BATCH` lines at a time."""
+    while batch := list(itertools.islice(rows, WRITE_BATCH)):
+        yield _lines(batch, an), len(batch)
+
+
+def _lines(rows: Iterable[tuple], an: str) -> str:
+    return "".join(
+        f"{chrom}\t{pos + 1}\t.\t{ref}\t{alt}\t.\tPASS\tAC={count}{an}{';' if extra else ''}{extra}\n"
+        for (chrom, pos, ref, alt), count, extra in rows
+    )
+
+
+def _write_texts(handle, header: list[str], texts: Iterator[tuple]) -> int:
+    handle.write("\n".join(header) + "\n")
+    written = 0
+    for text, count in texts:
+        handle.write(text)
+        written += count
+    return written
