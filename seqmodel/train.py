@@ -16,6 +16,14 @@ from seqmodel.errors import SeqmodelInputError, run_cli
 
 log = logging.getLogger(__name__)
 
+# The config key behind each library parameter that can be refused (see errors.ParameterError).
+CONFIG_KEYS = {
+    "cell": "model.trunk.cell",
+    "pooling": "model.pooled_head.pooling",
+    "trunk_grad_scale": "model.pooled_head.trunk_grad_scale",
+    "base_loss": "model.loss.base",
+}
+
 
 def offline_first() -> None:
     """wandb never waits for a login or a server unless the user opted in with WANDB_MODE."""
@@ -74,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         loss=OmegaConf.to_container(cfg.model.loss, resolve=True),
         optim=OmegaConf.to_container(cfg.model.optim, resolve=True),
         compile=cfg.model.compile,
+        mean_rate=datamodule.splits["train"].mean_rate(),
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger_cfgs = cfg.get("logger") or {}
@@ -108,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    metrics = run_cli(lambda: train(cfg))
+    metrics = run_cli(lambda: train(cfg), CONFIG_KEYS)
     return metrics.get("val/loss")
 
 

@@ -198,7 +198,7 @@ def test_bad_labels_through_train(tmp_path, fasta, expected):
 @pytest.mark.parametrize(
     "main, argv, expected",
     [
-        (train.main, ["model.trunk.hiden_size=3"], "Key 'hiden_size' is not in struct"),
+        (train.main, ["model.trunk.hiden_size=3"], "Key 'hiden_size' not in 'TrunkConfig'"),
         (train.main, ["model.trunk.cell=rnn"], "model.trunk.cell: must be 'lstm' or 'gru', got 'rnn'"),
         (predict.main, ["ckpt_path=x.ckpt", "output=o.bedgraph"], "Missing mandatory value: input"),
         (predict.main, ["ckpt_path=x.ckpt", "input=x.fa", "output=o.txt"], "unsupported output type"),

@@ -12,7 +12,8 @@ import pytest
 
 from seqmodel.config import DEMO_DATA_DIR
 from seqmodel.data.batches import WindowAssembler
-from seqmodel.data.dataset import load_dataset, split_records
+from seqmodel.data.dataset import load_dataset
+from seqmodel.data.splits import permuted_splits
 from tests.conftest import TINY_MODEL
 
 
@@ -53,7 +54,7 @@ def test_two_rank_ddp_shards_are_disjoint_and_one_checkpoint_is_written(tmp_path
     assert len(shards[0]) > 0 and len(shards[1]) > 0
     assert not set(shards[0]) & set(shards[1])
     dataset = load_dataset(DEMO_DATA_DIR / "ctcf_demo.fa.gz")
-    train = dataset.subset(split_records(len(dataset), 0.1, 0.1, seed=0)["train"])
+    train = dataset.subset(permuted_splits(len(dataset), 0.1, 0.1, seed=0)["train"])
     assert sorted(shards[0] + shards[1]) == list(range(len(WindowAssembler(train, 200, 200, False, 0))))
 
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]

@@ -66,12 +66,14 @@ def test_checkpoint_carries_model_settings_and_loads_weights_only(tmp_path):
     hparams = checkpoint["hyper_parameters"]
     assert hparams["model"]["trunk"]["cell"] == "gru"
     assert hparams["data_info"] == {
-        "format": 1,
+        "format": 2,
         "alphabet": "ACGTN",
         "window": 200,
-        "stride": 200,
         "classes": ["0", "1"],
+        "genomes": 100,  # the demo VCF's AN
     }
+    assert hparams["loss"]["base"] == "binomial"
+    assert 0 < hparams["mean_rate"] < 0.01
 
 
 def test_bad_override_and_bad_input_exit_nonzero_with_one_line(tmp_path):

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from seqmodel.data.batches import BatchLoader, WindowAssembler
-from seqmodel.data.dataset import DatasetView, SequenceDataset, header_splits, load_dataset, split_records
+from seqmodel.data.dataset import DatasetView, SequenceDataset, load_dataset
+from seqmodel.data.splits import record_splits
 from seqmodel.data.windows import WindowSampler
 from seqmodel.runtime import Runtime, available_cpus
 
@@ -55,6 +56,7 @@ class SeqDataModule(L.LightningDataModule):
         test_fraction: float = 0.1,
         split_seed: int = 0,
         split_from_headers: bool = False,
+        genomes: int | None = None,
         rc_augment: bool = True,
         seed: int = 0,
         token_cache: str | None = None,
@@ -72,6 +74,7 @@ class SeqDataModule(L.LightningDataModule):
             "true_rate": true_rate,
             "labels": labels,
         }
+        self.genomes = genomes
         self.window = window
         self.stride = stride or window
         self.batch_size = batch_size
@@ -151,22 +154,30 @@ class SeqDataModule(L.LightningDataModule):
         if self.dataset is not None:
             return
         try:
-            self.dataset = load_dataset(**self.paths, token_cache=self.token_cache, runtime=self.runtime)
+            self.dataset = load_dataset(
+                **self.paths, token_cache=self.token_cache, runtime=self.runtime, genomes=self.genomes
+            )
         except BaseException:
             self.close_runtime()  # setup may run outside the trainer (no teardown follows)
             raise
-        if self.split_from_headers:
-            indices = header_splits(self.dataset, self.paths["fasta"])
-        else:
-            indices = split_records(len(self.dataset), *self.fractions, seed=self.split_seed)
+        indices = record_splits(
+            self.dataset,
+            self.paths["fasta"],
+            split_from_headers=self.split_from_headers,
+            val_fraction=self.fractions[0],
+            test_fraction=self.fractions[1],
+            seed=self.split_seed,
+        )
         self.splits = {name: self.dataset.view(idx) for name, idx in indices.items()}
         data = self.dataset
         valid = data.tokens < 4
         log.info(
-            "%d records, %d bases, %.2f%% of valid bases mutated, classes %s; split %s",
+            "%d records, %d bases, %.2f%% of valid bases mutated (in >= 1 of %d genomes), classes %s; "
+            "split %s",
             len(data),
             len(data.tokens),
-            100 * float(np.mean(data.base_target, where=valid)) if valid.any() else 0.0,
+            100 * float(np.mean(data.base_target > 0, where=valid)) if valid.any() else 0.0,
+            data.genomes,
             data.classes,
             {k: len(v) for k, v in self.splits.items()},
         )
@@ -183,8 +194,8 @@ class SeqDataModule(L.LightningDataModule):
         return {
             "alphabet": "ACGTN",
             "window": self.window,
-            "stride": self.stride,
             "classes": list(self.dataset.classes),
+            "genomes": self.dataset.genomes,
         }
 
     def _rank(self) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.data.labels import sequence_labels
-from seqmodel.data.targets import mutation_targets, track_values
+from seqmodel.data.targets import mutation_counts, track_values
 from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io.fasta import FastaRecord, load_fasta_tokens
@@ -20,7 +20,8 @@ from seqmodel.runtime import Runtime
 class SequenceDataset:
     """Records concatenated into flat per-base arrays; record r spans `offsets[r]:offsets[r+1]`.
 
-    tokens: `(T,)` uint8 token ids; base_target: `(T,)` float32 in [0, 1];
+    tokens: `(T,)` uint8 token ids; base_target: `(T,)` float32 carrier counts (genomes with a
+    mutation at the base, out of `genomes`);
     true_rate: `(T,)` float32, NaN where unknown (without a truth track: a read-only NaN
     array that takes no memory); labels: `(R,)` int64 class ids;
     record_splits: each record's `split=` header field (train / val / test) or None.
@@ -34,6 +35,7 @@ class SequenceDataset:
     labels: np.ndarray
     classes: list[str]
     record_splits: list[str | None] | None = None
+    genomes: int = 1
 
     @property
     def starts(self) -> np.ndarray:
@@ -68,6 +70,7 @@ class SequenceDataset:
             labels=self.labels[indices],
             classes=self.classes,
             record_splits=None if self.record_splits is None else [self.record_splits[i] for i in indices],
+            genomes=self.genomes,
         )
 
 
@@ -111,6 +114,22 @@ class DatasetView:
     def classes(self) -> list[str]:
         return self.dataset.classes
 
+    @property
+    def genomes(self) -> int:
+        return self.dataset.genomes
+
+    def mean_rate(self) -> float:
+        """Carriers per genome per valid (A/C/G/T) base over these records: the per-genome rate
+        a model without context would predict."""
+        carriers, bases = 0.0, 0
+        offsets = self.dataset.offsets
+        for record in self.records:
+            lo, hi = offsets[record], offsets[record + 1]
+            valid = self.tokens[lo:hi] < 4
+            carriers += float(self.base_target[lo:hi].sum(where=valid, dtype=np.float64))
+            bases += int(valid.sum())
+        return carriers / (self.genomes * bases) if bases else 0.0
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -129,18 +148,23 @@ def from_records(
     labels: str | os.PathLike | None = None,
     classes: list[str] | None = None,
     tokens: np.ndarray | None = None,
+    genomes: int | None = None,
 ) -> SequenceDataset:
     """Build a dataset from parsed records and the optional target / label files.
 
     tokens: the records' tokens already concatenated (a token store), used as is.
+    genomes: how many genomes the mutations were observed in, where the file does not say
+    (a VCF's `AN` or sample columns do); see `_genomes`.
     """
     lengths = [len(r) for r in records]
     total = sum(lengths)
-    base = (
-        _flat(mutation_targets(mutations, records), np.float32)
-        if mutations
-        else np.zeros(total, dtype=np.float32)  # pages are mapped only where written
-    )
+    if mutations:
+        counts, file_genomes = mutation_counts(mutations, records)
+        base = _flat(counts, np.float32)
+        genomes = _genomes(mutations, base, file_genomes, genomes)
+    else:
+        base = np.zeros(total, dtype=np.float32)  # pages are mapped only where written
+        genomes = genomes or 1
     rate = (
         _flat(track_values(true_rate, records), np.float32)
         if true_rate
@@ -159,7 +183,31 @@ def from_records(
         labels=label_ids,
         classes=class_names,
         record_splits=[r.fields.get("split") for r in records],
+        genomes=genomes,
     )
+
+
+def _genomes(
+    path: str | os.PathLike, carriers: np.ndarray, from_file: int | None, from_config: int | None
+) -> int:
+    """The number of genomes behind the carrier counts: the file's word (VCF `AN` or sample
+    columns), else the config's (`data.genomes`), else 1 when no base has more than one
+    carrier (presence data: a BED of sites); a count above it is an error."""
+    most = float(carriers.max(initial=0))
+    genomes = from_file or from_config
+    if genomes is None:
+        if most > 1:
+            raise SeqmodelInputError(
+                path,
+                None,
+                f"up to {most:g} carriers per base but the number of genomes is unknown (set genomes)",
+            )
+        genomes = 1
+    if most > genomes:
+        raise SeqmodelInputError(
+            path, None, f"{most:g} carriers at one base, more than the {genomes} genomes"
+        )
+    return int(genomes)
 
 
 def load_dataset(
@@ -169,6 +217,7 @@ def load_dataset(
     labels: str | os.PathLike | None = None,
     token_cache: str | os.PathLike | None = None,
     runtime: Runtime | None = None,
+    genomes: int | None = None,
 ) -> SequenceDataset:
     """Read a FASTA and its targets into a SequenceDataset.
 
@@ -181,35 +230,6 @@ def load_dataset(
         store = load_fasta_tokens(fasta, runtime)
     else:
         store = open_token_cache(fasta, token_cache, runtime)
-    return from_records(store.records(), Path(fasta), mutations, true_rate, labels, tokens=store.tokens)
-
-
-def header_splits(dataset: SequenceDataset, fasta_path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Record indices by the `split=` header field (as `seqmodel-prepare` writes it); every
-    record must name train, val or test."""
-    names = dataset.record_splits or [None] * len(dataset)
-    for index, name in enumerate(names):
-        if name not in ("train", "val", "test"):
-            raise SeqmodelInputError(
-                fasta_path,
-                f"record {index + 1} ({dataset.ids[index]})",
-                f"split={name} (expected split=train, val or test on every record)",
-            )
-    return {split: np.flatnonzero(np.array(names) == split) for split in ("train", "val", "test")}
-
-
-def split_records(
-    num_records: int, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
-    """Disjoint train / val / test record indices from a seeded permutation (sorted within each)."""
-    order = np.random.default_rng(seed).permutation(num_records)
-    n_val = int(round(num_records * val_fraction))
-    n_test = int(round(num_records * test_fraction))
-    if num_records - n_val - n_test < 1 or (val_fraction > 0 and n_val == 0):
-        raise ValueError(f"{num_records} records are too few for val={val_fraction}, test={test_fraction}")
-    splits = {
-        "val": np.sort(order[:n_val]),
-        "test": np.sort(order[n_val : n_val + n_test]),
-        "train": np.sort(order[n_val + n_test :]),
-    }
-    return splits
+    return from_records(
+        store.records(), Path(fasta), mutations, true_rate, labels, tokens=store.tokens, genomes=genomes
+    )
