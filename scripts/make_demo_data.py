@@ -17,7 +17,7 @@ from pathlib import Path
 
 from Bio import bgzf
 
-from seqmodel.io.fasta import REGION_ID
+from seqmodel.io.regions import REGION_ID
 from seqmodel.simulate_cli import main as simulate_main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -212,7 +212,7 @@ def test_region_past_the_record_end_is_a_clean_error(tmp_path, tiny_checkpoint):
 
 
 def test_chunked_records_regroup_a_chunk_stream(small_fasta):
-    from seqmodel.io.fasta_chunks import read_fasta_chunks
+    from seqmodel.io.fasta import read_fasta_chunks
     from seqmodel.predict import chunked_records
 
     grouped = [
