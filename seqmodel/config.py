@@ -227,7 +227,63 @@ class EvaluateConfig:
     predict: PredictSettings = field(default_factory=PredictSettings)
 
 
-SCHEMAS = {"train_schema": TrainConfig, "predict_schema": PredictConfig, "evaluate_schema": EvaluateConfig}
+@dataclass
+class ExplainSettings:
+    """The `explain:` block of configs/explain.yaml."""
+
+    method: str = MISSING
+    target: str | None = None
+    window: list[int] | None = None
+    batch_size: int = MISSING
+    steps: int = MISSING
+    max_bases: int = MISSING
+    plot_bases: int = MISSING
+
+
+@dataclass
+class ExplainConfig:
+    """`seqmodel-explain` (configs/explain.yaml)."""
+
+    ckpt_path: str = MISSING
+    input: str = MISSING
+    output: str = MISSING
+    regions: str | None = None
+    head: str = MISSING
+    plot: str | None = None
+    explain: ExplainSettings = field(default_factory=ExplainSettings)
+    predict: PredictSettings = field(default_factory=PredictSettings)
+
+
+@dataclass
+class ScoreSettings:
+    """The `score:` block of configs/score_variants.yaml."""
+
+    window: int = MISSING
+    batch_size: int = MISSING
+    max_ref_mismatch: float = MISSING
+    sort_buffer: int = MISSING
+    keep_filtered: bool = False
+
+
+@dataclass
+class ScoreVariantsConfig:
+    """`seqmodel-score-variants` (configs/score_variants.yaml)."""
+
+    ckpt_path: str = MISSING
+    vcf: str = MISSING
+    genome: str = MISSING
+    output: str = MISSING
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+    predict: PredictSettings = field(default_factory=PredictSettings)
+
+
+SCHEMAS = {
+    "train_schema": TrainConfig,
+    "predict_schema": PredictConfig,
+    "evaluate_schema": EvaluateConfig,
+    "explain_schema": ExplainConfig,
+    "score_variants_schema": ScoreVariantsConfig,
+}
 
 
 def store_schemas() -> None:

@@ -32,16 +32,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import numpy as np
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.attribution import HEADS, METHODS, Attribution, class_index, explain_sequence, require_captum
-from seqmodel.config import CONFIG_DIR, PredictSettings
+from seqmodel.config import CONFIG_DIR
 from seqmodel.errors import ParameterError, SeqmodelInputError, run_cli
 from seqmodel.io.atomic import atomic_text
 from seqmodel.io.fasta import read_fasta
@@ -59,39 +58,6 @@ FLAGS = {
     "head": "head",
     "plot": "plot",
 }
-
-
-# --- config schema (composed as `explain_schema`, the first entry of configs/explain.yaml) -------
-
-
-@dataclass
-class ExplainSettings:
-    """The `explain:` block of configs/explain.yaml."""
-
-    method: str = MISSING
-    target: str | None = None
-    window: list[int] | None = None
-    batch_size: int = MISSING
-    steps: int = MISSING
-    max_bases: int = MISSING
-    plot_bases: int = MISSING
-
-
-@dataclass
-class ExplainConfig:
-    """`seqmodel-explain` (configs/explain.yaml)."""
-
-    ckpt_path: str = MISSING
-    input: str = MISSING
-    output: str = MISSING
-    regions: str | None = None
-    head: str = MISSING
-    plot: str | None = None
-    explain: ExplainSettings = field(default_factory=ExplainSettings)
-    predict: PredictSettings = field(default_factory=PredictSettings)
-
-
-ConfigStore.instance().store(name="explain_schema", node=ExplainConfig)
 
 
 # --- what is explained ------------------------------------------------------------------------

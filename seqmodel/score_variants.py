@@ -69,10 +69,9 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from seqmodel.config import CONFIG_DIR, PredictSettings
+from seqmodel.config import CONFIG_DIR
 from seqmodel.data import alphabet
 from seqmodel.data.batches import reverse_valid
 from seqmodel.errors import ParameterError, SeqmodelInputError, run_cli
@@ -95,35 +94,6 @@ FLAGS = {
     "sort_buffer": "score.sort_buffer",
     "output": "output",
 }
-
-
-# --- config schema (composed as `score_variants_schema`, the first entry of configs/score_variants.yaml)
-
-
-@dataclass
-class ScoreSettings:
-    """The `score:` block of configs/score_variants.yaml."""
-
-    window: int = MISSING
-    batch_size: int = MISSING
-    max_ref_mismatch: float = MISSING
-    sort_buffer: int = MISSING
-    keep_filtered: bool = False
-
-
-@dataclass
-class ScoreVariantsConfig:
-    """`seqmodel-score-variants` (configs/score_variants.yaml)."""
-
-    ckpt_path: str = MISSING
-    vcf: str = MISSING
-    genome: str = MISSING
-    output: str = MISSING
-    score: ScoreSettings = field(default_factory=ScoreSettings)
-    predict: PredictSettings = field(default_factory=PredictSettings)
-
-
-ConfigStore.instance().store(name="score_variants_schema", node=ScoreVariantsConfig)
 
 
 # --- the model on windows around sites ---------------------------------------------------------------

@@ -5,11 +5,11 @@ hotspots; write the mutations (VCF), the true per-base rate (bedGraph) and the m
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqmodel.errors import SeqmodelInputError, argparse_flags, require_file, run_cli
+from seqmodel.baselines import pwm_threshold
+from seqmodel.errors import ParameterError, SeqmodelInputError, argparse_flags, require_file, run_cli
 from seqmodel.io.fasta import load_fasta
 from seqmodel.io.motifs import (
     DEFAULT_PSEUDOCOUNT,
@@ -172,19 +172,9 @@ def _mix_line(check: MixCheck, outside_hotspots: bool) -> str:
 
 def _threshold(text: str, pwm: PositionWeightMatrix) -> float:
     try:
-        if text.endswith("%"):
-            relative = float(text[:-1]) / 100
-            if not 0 <= relative <= 1:
-                raise ValueError
-            return pwm.threshold(relative)
-        value = float(text)
-        if not math.isfinite(value):
-            raise ValueError
-        return value
-    except ValueError:
-        raise SeqmodelInputError(
-            None, "--motif-threshold", f"{text!r} is not a log2-odds score or a percentage 0-100%"
-        ) from None
+        return pwm_threshold(text, pwm)
+    except ValueError as error:
+        raise ParameterError("motif_threshold", str(error)) from None
 
 
 def _source_line(args: argparse.Namespace) -> str:

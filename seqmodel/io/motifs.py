@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqmodel.io.fasta import open_text
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.fasta import open_text
 
 UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
 # Total pseudocount per column, shared out by the background (as JASPAR's TFBSTools does).

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.io.atomic import atomic_text, write_errors_name
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.atomic import atomic_text, write_errors_name
 
 TEXT_SUFFIXES = (".bedgraph", ".bedgraph.gz", ".bg", ".bg.gz", ".tsv", ".tsv.gz")
 BINARY_SUFFIXES = (".npz", ".bw", ".bigwig")
