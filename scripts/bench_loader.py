@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import as_strided
 
-from seqmodel.data import alphabet
 from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC
 from seqmodel.io.fasta import lookup, read_fasta_chunks
 from seqmodel.io.genome import FaiEntry, read_fai

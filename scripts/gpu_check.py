@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqmodel.data import alphabet
 from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import load_dataset
 from seqmodel.data.windows import WindowSampler
+from seqmodel.io import alphabet
 from seqmodel.models.checkpoint import TrainedModel
 from seqmodel.models.network import SeqModel
 from seqmodel.models.predictor import InMemorySink, RecordPredictor

@@ -50,9 +50,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqmodel.data import alphabet
 from seqmodel.data.tiling import stream_tiles
 from seqmodel.errors import ParameterError
+from seqmodel.io import alphabet
 from seqmodel.models.checkpoint import TrainedModel
 
 METHODS = ("ism", "ig")

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data import alphabet
 from seqmodel.data.splits import SPLITS, block_splits, check_disjoint
 from seqmodel.errors import ParameterError, SeqmodelInputError, argparse_flags, run_cli
+from seqmodel.io import alphabet
 from seqmodel.io.bed import read_bed
 from seqmodel.io.fasta import load_fasta
 from seqmodel.io.genome import Genome, chrom_key

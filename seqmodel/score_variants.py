@@ -72,9 +72,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.data import alphabet
 from seqmodel.data.batches import reverse_valid
 from seqmodel.errors import ParameterError, SeqmodelInputError, run_cli
+from seqmodel.io import alphabet
 from seqmodel.io.atomic import atomic_text
 from seqmodel.io.vcf import InfoField, Snv, read_vcf, write_vcf
 from seqmodel.models.checkpoint import TrainedModel

@@ -34,9 +34,8 @@ from typing import TextIO
 import numpy as np
 from scipy import optimize
 
-from seqmodel.data import alphabet
 from seqmodel.errors import ParameterError, SeqmodelInputError
-from seqmodel.io import signatures
+from seqmodel.io import alphabet, signatures
 from seqmodel.io.atomic import atomic_texts
 from seqmodel.io.fasta import FastaRecord
 from seqmodel.io.motifs import MotifHit, PositionWeightMatrix

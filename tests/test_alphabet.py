@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqmodel.data import alphabet
+from seqmodel.io import alphabet
 
 dna = st.text(alphabet="ACGTN", max_size=300)
 iupac = st.text(alphabet="ACGTNRYSWKMBDHVacgtnryswkmbdhv", max_size=300)

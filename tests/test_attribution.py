@@ -18,8 +18,8 @@ from seqmodel.attribution import (
     reverse_complement_tokens,
     saturation_mutagenesis,
 )
-from seqmodel.data import alphabet
 from seqmodel.errors import ParameterError
+from seqmodel.io import alphabet
 from seqmodel.models.checkpoint import TrainedModel
 from seqmodel.models.network import SeqModel
 from seqmodel.models.predictor import RecordPredictor

@@ -14,9 +14,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.data import alphabet
 from seqmodel.errors import SeqmodelInputError, run_cli
 from seqmodel.explain import FLAGS, explain, scores_path
+from seqmodel.io import alphabet
 from seqmodel.io.attributions import modisco_paths
 from seqmodel.io.fasta import load_fasta
 from seqmodel.models.checkpoint import CHECKPOINT_FORMAT

@@ -12,8 +12,8 @@ from Bio import bgzf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqmodel.data import alphabet
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.bgzf import bgzf_blocks, inflate_members
 from seqmodel.io.fasta import load_fasta, load_fasta_tokens, read_fasta_chunks
 from seqmodel.io.genome import Genome

@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqmodel.data.alphabet import encode
 from seqmodel.data.targets import mutation_targets, track_values
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.alphabet import encode
 from seqmodel.io.fasta import FastaRecord, load_fasta, read_fasta_chunks
 
 FASTA_PIECES = st.lists(

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from seqmodel.config import DEMO_DATA_DIR
-from seqmodel.data import alphabet
 from seqmodel.data.batches import Batch, BatchLoader, WindowAssembler
 from seqmodel.data.datamodule import SeqDataModule
 from seqmodel.data.dataset import load_dataset
 from seqmodel.data.windows import WindowSampler
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.models.module import SeqLightningModule
 from seqmodel.runtime import Runtime, TaskError
 

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet
-from seqmodel.io.motifs import Motif, read_motifs, select_motif
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
+from seqmodel.io.motifs import Motif, read_motifs, select_motif
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 JASPAR = DATA / "jaspar2024_selected.jaspar"

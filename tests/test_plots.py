@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet
 from seqmodel.errors import ParameterError, SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.fasta import FastaRecord
 
 pytest.importorskip("matplotlib")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet
+from seqmodel.io import alphabet
 from seqmodel.io.fasta import load_fasta
 from seqmodel.models.checkpoint import load_trained_model
 from seqmodel.models.predictor import RecordPredictor

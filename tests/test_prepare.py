@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from Bio import bgzf
 
-from seqmodel.data import alphabet
 from seqmodel.data.splits import block_splits, check_disjoint
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.fasta import load_fasta
 from seqmodel.io.genome import Genome, chrom_key
 from seqmodel.prepare import gc_fraction, main, prepare

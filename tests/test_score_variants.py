@@ -20,8 +20,8 @@ from Bio import bgzf
 from hydra import compose, initialize_config_dir
 
 from seqmodel.config import CONFIG_DIR
-from seqmodel.data import alphabet
 from seqmodel.errors import run_cli
+from seqmodel.io import alphabet
 from seqmodel.io.vcf import InfoField, VcfReader, write_vcf
 from seqmodel.models.checkpoint import CHECKPOINT_FORMAT, load_trained_model
 from seqmodel.models.network import SeqModel

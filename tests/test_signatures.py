@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqmodel.data import alphabet
+from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.signatures import (
     CHANNELS,
     CONTEXTS,
@@ -17,7 +18,6 @@ from seqmodel.io.signatures import (
     pyrimidine_contexts,
     read_signatures,
 )
-from seqmodel.errors import SeqmodelInputError
 
 COSMIC = Path(__file__).resolve().parents[1] / "data" / "COSMIC_v3_SBS_GRCh37.tsv"
 

@@ -4,11 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet
-from seqmodel.io import signatures
+from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet, signatures
 from seqmodel.io.fasta import FastaRecord, load_fasta
 from seqmodel.io.motifs import read_motifs, select_motif
-from seqmodel.errors import SeqmodelInputError
 from seqmodel.simulate import (
     Hotspot,
     check_mix,
@@ -16,6 +15,7 @@ from seqmodel.simulate import (
     context_classes,
     mutation_spectrum,
     record_layout,
+    regional_factor,
     simulate,
     write_outputs,
 )
@@ -293,3 +293,128 @@ def test_hits_bed_lists_the_planted_site(fasta, tmp_path):
     main(cli_args(fasta, tmp_path / "out"))
     lines = (tmp_path / "out" / "h.bed").read_text().splitlines()
     assert lines == ["chr5\t1100\t1119\tMA0139.1\t1000\t+"]
+
+
+def genome_records(seed: int, chrom: str, starts: list[int], length: int) -> list[FastaRecord]:
+    """Records named `chrom:start-end` at `starts` (random sequence)."""
+    rng = np.random.default_rng(seed)
+    return [
+        FastaRecord(f"{chrom}:{start}-{start + length}", "", rng.integers(0, 4, length).astype(np.uint8), i)
+        for i, start in enumerate(starts)
+    ]
+
+
+def test_the_regional_factor_has_the_requested_cv_over_windows_of_its_scale():
+    # 2 Gb of genome (20 chromosomes of 100 Mb) seen every 2 kb: 2,000 windows of 1 Mb.
+    for cv in (0.27, 0.6):
+        means = []
+        for index in range(20):
+            factor = regional_factor(f"chr{index}", np.arange(0, 100_000_000, 2_000), cv, 1e6, seed=3)
+            means.append(factor.reshape(-1, 500).mean(axis=1))
+        means = np.concatenate(means)
+        assert means.std() / means.mean() == pytest.approx(cv, rel=0.1)
+        assert means.mean() == pytest.approx(1.0, abs=0.03)
+    # Squared-exponential correlation of the log factor: exp(-1/2) at one length scale, ~0 at five.
+    positions = np.arange(0, 50_000_000, 10_000)
+    logs = np.log(np.stack([regional_factor(f"chr{i}", positions, 0.5, 1e6, seed=0) for i in range(20)]))
+
+    def lag_correlation(steps: int) -> float:
+        return float(np.corrcoef(logs[:, :-steps].ravel(), logs[:, steps:].ravel())[0, 1])
+
+    assert lag_correlation(1) > 0.99
+    assert lag_correlation(100) == pytest.approx(np.exp(-0.5), abs=0.08)
+    assert abs(lag_correlation(500)) < 0.08
+
+
+def test_the_regional_factor_depends_only_on_seed_chromosome_and_position():
+    positions = np.arange(0, 3_000_000, 1_000)
+    near = regional_factor("chr1", positions, 0.3, 1e6, seed=1)
+    np.testing.assert_array_equal(
+        near, regional_factor("chr1", np.arange(0, 40_000_000, 1_000), 0.3, 1e6, seed=1)[: len(positions)]
+    )
+    assert not np.array_equal(near, regional_factor("chr2", positions, 0.3, 1e6, seed=1))
+    assert not np.array_equal(near, regional_factor("chr1", positions, 0.3, 1e6, seed=2))
+    np.testing.assert_array_equal(regional_factor("chr1", positions, 0.0, 1e6, seed=1), 1.0)
+
+
+def test_records_take_the_regional_factor_at_their_genome_position(table):
+    records = genome_records(5, "chr3", [2_000_000, 2_002_000, 9_000_000], 2_000)
+    plain = simulate(records, table.mix(MIX), mean_rate=1e-3, genomes=50, seed=4)
+    regional = simulate(
+        records, table.mix(MIX), mean_rate=1e-3, genomes=50, seed=4, regional_cv=0.5, regional_scale=1e6
+    )
+    ratios = [r / p for r, p in zip(regional.rates, plain.rates, strict=True)]
+    expected = [
+        regional_factor("chr3", int(r.id.split(":")[1].split("-")[0]) + np.arange(len(r)), 0.5, 1e6, seed=4)
+        for r in records
+    ]
+    # The factor times one constant (the rates are scaled back to the mean rate).
+    constant = ratios[0][0] / expected[0][0]
+    for ratio, factor in zip(ratios, expected, strict=True):
+        np.testing.assert_allclose(ratio, constant * factor, rtol=1e-9)
+    # Neighbouring records continue one smooth field; a far one sits elsewhere on it.
+    assert ratios[1][0] == pytest.approx(ratios[0][-1], rel=1e-3)
+    valid = np.concatenate([r.tokens < alphabet.N for r in records])
+    assert np.concatenate(regional.rates)[valid].mean() == pytest.approx(1e-3)
+
+
+def test_the_regional_factor_is_reproducible_and_off_by_default(table):
+    records = genome_records(6, "chr1", [0, 500_000, 4_000_000], 3_000)
+    spectrum = table.mix(MIX)
+
+    def run(**kwargs):
+        return simulate(records, spectrum, mean_rate=1e-3, genomes=30, **kwargs)
+
+    first, again = run(seed=1, regional_cv=0.4), run(seed=1, regional_cv=0.4)
+    for a, b in zip(first.rates, again.rates, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.mutations.carriers, again.mutations.carriers)
+    # A new seed moves the field; a fixed regional seed keeps the rates while the draws change.
+    moved = run(seed=2, regional_cv=0.4)
+    assert not np.array_equal(moved.rates[0], first.rates[0])
+    kept = run(seed=2, regional_cv=0.4, regional_seed=1)
+    np.testing.assert_array_equal(kept.rates[0], first.rates[0])
+    # regional_cv=0 is the simulation without a regional factor, bit for bit.
+    off, default = run(seed=1, regional_cv=0.0), run(seed=1)
+    for a, b in zip(off.rates, default.rates, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(off.mutations.offset, default.mutations.offset)
+
+
+def test_cli_regional_factor_and_a_motif_factor_other_than_20(fasta, tmp_path, capsys):
+    args = cli_args(fasta, tmp_path / "base")
+    args[args.index("--motif-factor") + 1] = "2"
+    main(args)
+    main([*cli_args(fasta, tmp_path / "regional"), "--regional-cv", "0.3", "--regional-scale", "1e5"])
+    main([*cli_args(fasta, tmp_path / "off"), "--regional-cv", "0"])
+    rates = {
+        name: [
+            float(line.split("\t")[3]) for line in (tmp_path / name / "r.bedgraph").read_text().splitlines()
+        ]
+        for name in ("base", "regional", "off")
+    }
+    assert rates["regional"] != rates["off"]
+    # Without --regional-cv (or with 0) the outputs are those of a run without the flag.
+    main(cli_args(fasta, tmp_path / "plain"))
+    for name in ("r.bedgraph", "m.vcf.gz"):
+        assert (tmp_path / "off" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+    header, _ = read_vcf(tmp_path / "regional" / "m.vcf.gz")
+    assert "regional_cv=0.3 regional_scale=100000 regional_seed=0" in header[1]
+
+    # The planted CTCF site (chr5:1100-1119) has 2x the rate with --motif-factor 2, 5x with 5.
+    def chr5(name: str) -> np.ndarray:
+        values = np.full(300, np.nan)
+        for line in (tmp_path / name / "r.bedgraph").read_text().splitlines():
+            chrom, start, end, value = line.split("\t")
+            if chrom == "chr5" and int(start) < 1300:
+                values[int(start) - 1000 : int(end) - 1000] = float(value)
+        return values
+
+    two, five = chr5("base"), chr5("plain")
+    np.testing.assert_allclose(two[100:119] / five[100:119], 2 / 5, rtol=1e-4)
+    np.testing.assert_allclose(two[:100], five[:100], rtol=1e-4)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*cli_args(fasta, tmp_path / "bad"), "--regional-cv", "-1"])
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --regional-cv: -1.0 must be >= 0"

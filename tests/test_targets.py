@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from seqmodel.data import alphabet
 from seqmodel.data.labels import sequence_labels
 from seqmodel.data.targets import mutation_counts, mutation_targets, track_values
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.fasta import load_fasta
 
 

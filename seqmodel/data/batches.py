@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqmodel.data import alphabet
 from seqmodel.data.dataset import DatasetView, SequenceDataset
 from seqmodel.data.windows import WindowSampler, record_windows
 from seqmodel.errors import reraise_input_error
+from seqmodel.io import alphabet
 from seqmodel.runtime import PinnedBufferRing, Runtime, TaskError
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data import alphabet
 from seqmodel.data.intervals import RecordLocator
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.bed import read_bed, read_bedgraph
 from seqmodel.io.fasta import FastaRecord
 from seqmodel.io.vcf import VcfReader, is_vcf, named_vcf

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqmodel.data import alphabet
+from seqmodel.io import alphabet
 
 
 @dataclass

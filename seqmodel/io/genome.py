@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.data import alphabet
 from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, file_header, inflate_members, is_bgzf_header
 from seqmodel.io.fasta import read_fasta, tokenize_sequence
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
-from seqmodel.data import alphabet
 from seqmodel.errors import ParameterError, SeqmodelInputError
+from seqmodel.io import alphabet
 from seqmodel.io.fasta import open_text
 
 SUBSTITUTIONS = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")

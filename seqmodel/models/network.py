@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqmodel.data import alphabet
 from seqmodel.errors import ParameterError
+from seqmodel.io import alphabet
 
 POOLINGS = ("final", "mean", "max", "attention")
 

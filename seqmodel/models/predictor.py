@@ -9,9 +9,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from seqmodel.data import alphabet
 from seqmodel.data.batches import reverse_valid
 from seqmodel.data.tiling import Tile, stream_tiles
+from seqmodel.io import alphabet
 from seqmodel.models.checkpoint import TrainedModel, load_trained_model
 
 
