@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,9 @@ def train(run_dir: Path, files: dict[str, Path], candidate: str, seed: int, epoc
         f"hydra.run.dir={run_dir}",
         *CANDIDATES[candidate],
     ]
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    # One torch thread: on a shared 2-core machine more threads oversubscribe and run many times slower.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
     return metrics
 
 
