@@ -11,6 +11,9 @@ import pytest
 # Tests never reach a wandb server.
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
+# One intra-op thread in tests and the CLIs they start: beside the loader's worker threads on a
+# 2-core machine, more oversubscribe the cores and make the tiny models many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
