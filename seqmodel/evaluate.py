@@ -107,22 +107,7 @@ TABLE_COLUMNS = (
     ("sequence_auprc", "seq AUPRC"),
     ("real_snv_auroc", "real AUROC"),
 )
-# Settings added with the calibration metrics; read with these defaults when a config lacks them.
-DEFAULTS = {
-    "calibration_plot": None,
-    "baselines.pwm_hit_threshold": None,
-    "baselines.prior_strength_grid": [0, 1, 3, 10, 30, 100, 300, 1000],
-    "metrics.calibration_bins": 20,
-    "metrics.regional_windows": [10_000, 100_000, 1_000_000],
-    "metrics.bootstrap_block": 100_000,
-    "metrics.bootstrap_replicates": 200,
-    "metrics.bootstrap_seed": 0,
-}
 NOT_METHODS = ("evaluation",)
-
-
-def _setting(cfg: DictConfig, key: str):
-    return OmegaConf.select(cfg, key, default=DEFAULTS[key])
 
 
 def _intervals(dataset: SequenceDataset) -> list[tuple[str, int, int, str]]:
@@ -456,7 +441,7 @@ def fit_kmer_models(
     train, val = splits.train, splits.val
     train_tokens = _records(train, train.tokens)
     train_targets = _records(train, train_obs.carriers)
-    grid = [float(s) for s in (_setting(cfg, "baselines.prior_strength_grid") or [])]
+    grid = [float(s) for s in (cfg.baselines.prior_strength_grid or [])]
     val_valid = val.tokens < 4
     fixed = float(cfg.baselines.prior_strength)
     if grid and not val_valid.any():
@@ -499,7 +484,7 @@ def _hit_masks(dataset: SequenceDataset, pwm: PositionWeightMatrix, threshold: f
 def motif_hit_threshold(cfg: DictConfig, pwm: PositionWeightMatrix | None) -> float | None:
     """The `kmer3_pwm` hit threshold (`baselines.pwm_hit_threshold`) in log2-odds bits; None (with
     a warning when a motif is given) without one."""
-    setting = _setting(cfg, "baselines.pwm_hit_threshold")
+    setting = cfg.baselines.pwm_hit_threshold
     if pwm is None:
         return None
     if setting is None:
@@ -690,7 +675,7 @@ def _warn_undefined(results: dict) -> None:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Score every method on the held-out records; returns the results (as written to JSON)."""
-    _check_plot_path(_setting(cfg, "calibration_plot"))
+    _check_plot_path(cfg.calibration_plot)
     pwm = _motif(cfg)
     threshold = motif_hit_threshold(cfg, pwm)
     splits = load_splits(cfg)
@@ -717,7 +702,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if not has_truth:
         log.warning("no true rate on the held-out bases: oracle and true-rate correlations are None")
     coordinates = _genome_positions(held_out)
-    windows = [int(w) for w in _setting(cfg, "metrics.regional_windows") or []]
+    windows = [int(w) for w in cfg.metrics.regional_windows or []]
     context = Context(
         valid=valid,
         observed=held_obs,
@@ -727,7 +712,7 @@ def evaluate(cfg: DictConfig) -> dict:
         full_windows={w: full_window_ids(coordinates, w) for w in windows},
         kmer_min_count=int(cfg.metrics.kmer_min_count),
         regional_min_bases=int(cfg.metrics.regional_min_bases),
-        calibration_bins=int(_setting(cfg, "metrics.calibration_bins")),
+        calibration_bins=int(cfg.metrics.calibration_bins),
         motif=_site_mask(cfg.hits, held_out) >= 0.5 if cfg.hits else None,
         real=_site_mask(cfg.real_mutations, held_out) >= 0.5 if cfg.real_mutations else None,
     )
@@ -789,15 +774,15 @@ def evaluate(cfg: DictConfig) -> dict:
         results["kmer3_pwm"]["motif_factor"] = motif_fit[1]["factor"]
     _warn_undefined(results)
 
-    block_bp = int(_setting(cfg, "metrics.bootstrap_block"))
+    block_bp = int(cfg.metrics.bootstrap_block)
     blocks = _window_groups(coordinates, block_bp)
     num_blocks = len(np.unique(blocks[valid])) if valid.any() else 0
-    replicates = int(_setting(cfg, "metrics.bootstrap_replicates"))
+    replicates = int(cfg.metrics.bootstrap_replicates)
     if num_blocks >= 2 and replicates > 0:
         _, blocks = np.unique(np.where(valid, blocks, -1), return_inverse=True)
         blocks = blocks.reshape(-1) - (0 if valid.all() else 1)  # ids 0.. over the valid bases
         results["model"]["bootstrap_differences"] = bootstrap_differences(
-            rates, rate_scale, context, blocks, replicates, int(_setting(cfg, "metrics.bootstrap_seed"))
+            rates, rate_scale, context, blocks, replicates, int(cfg.metrics.bootstrap_seed)
         )
     else:
         log.warning(
@@ -838,12 +823,12 @@ def evaluate(cfg: DictConfig) -> dict:
                 "block_bp": block_bp,
                 "blocks": num_blocks,
                 "replicates": replicates,
-                "seed": int(_setting(cfg, "metrics.bootstrap_seed")),
+                "seed": int(cfg.metrics.bootstrap_seed),
             },
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
     )
-    plot = _setting(cfg, "calibration_plot")
+    plot = cfg.calibration_plot
     if plot is not None:
         write_calibration_plot(plot, results)
     return results
@@ -897,7 +882,7 @@ def run(cfg: DictConfig) -> dict:
         with atomic_text(cfg.output) as handle:
             handle.write(json.dumps(results, indent=2) + "\n")
         print(f"wrote {cfg.output}")
-    plot = _setting(cfg, "calibration_plot")
+    plot = cfg.calibration_plot
     if plot is not None:
         print(f"wrote {plot}")
     return results

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqmodel.config import CONFIG_DIR, register_resolvers
 from seqmodel.errors import SeqmodelInputError, run_cli
@@ -22,6 +22,7 @@ CONFIG_KEYS = {
     "pooling": "model.pooled_head.pooling",
     "trunk_grad_scale": "model.pooled_head.trunk_grad_scale",
     "base_loss": "model.loss.base",
+    "val_fraction": "data.val_fraction",
 }
 
 
@@ -29,6 +30,17 @@ def offline_first() -> None:
     """wandb never waits for a login or a server unless the user opted in with WANDB_MODE."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+
+
+# Where wandb stages artifact files (a logged checkpoint, tables) until `wandb sync` uploads them:
+# the user's WANDB_DATA_DIR when set, else the run directory's wandb/ folder (see `wandb_data_dir`).
+_USER_WANDB_DATA_DIR = os.environ.get("WANDB_DATA_DIR")
+
+
+def wandb_data_dir(run_dir: Path) -> None:
+    """Keep an offline run and the files its artifacts point to together in `run_dir/wandb`
+    (wandb's default is a folder in the home directory), unless the user set WANDB_DATA_DIR."""
+    os.environ["WANDB_DATA_DIR"] = _USER_WANDB_DATA_DIR or str(run_dir / "wandb")
 
 
 def previous_wandb_run(run_dir: Path) -> str | None:
@@ -86,6 +98,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     logger_cfgs = cfg.get("logger") or {}
+    if "wandb" in logger_cfgs:
+        wandb_data_dir(run_dir)
+        if logger_cfgs.wandb.get("name") is None:
+            with open_dict(logger_cfgs.wandb):
+                logger_cfgs.wandb.name = f"{cfg.task_name}-seed{cfg.seed}"
     if cfg.ckpt_path and "wandb" in logger_cfgs and (run_id := previous_wandb_run(run_dir)):
         logger_cfgs.wandb.id, logger_cfgs.wandb.resume = run_id, "allow"  # one wandb run per resumed run
     loggers = [instantiate(c) for c in logger_cfgs.values()]

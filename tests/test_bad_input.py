@@ -176,8 +176,9 @@ def test_bad_mutations_through_train(tmp_path, name):
     [
         (b">r1 label=1\nACGT\n>r2\nACGT\n", "record 2 (r2): missing sequence label"),
         (b">r1 label=1\nACGT\n>r2 label=ctcf\nACGT\n", "record 1 (r1): mixed label types"),
+        (b">chr label=1\n" + b"ACGT" * 100 + b"\n", "data.val_fraction: 1 record(s) are too few for val=0.1"),
     ],
-    ids=["missing_label", "mixed_label_types"],
+    ids=["missing_label", "mixed_label_types", "one_record_cannot_be_split"],
 )
 def test_bad_labels_through_train(tmp_path, fasta, expected):
     path = tmp_path / "labels.fa"
@@ -193,6 +194,7 @@ def test_bad_labels_through_train(tmp_path, fasta, expected):
         ],
     )
     assert code == 2 and expected in stderr.strip(), stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from seqmodel.data.batches import BatchLoader, WindowAssembler
 from seqmodel.data.dataset import DatasetView, SequenceDataset, load_dataset
 from seqmodel.data.splits import record_splits
 from seqmodel.data.windows import WindowSampler
+from seqmodel.errors import SeqmodelInputError
 from seqmodel.runtime import Runtime, available_cpus
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,13 @@ class SeqDataModule(L.LightningDataModule):
         rank, world_size = self._rank()
         augment = self.rc_augment and split == "train"
         assembler = WindowAssembler(self.splits[split], self.window, self.stride, augment, self.seed)
+        if len(assembler) < world_size:
+            raise SeqmodelInputError(
+                self.paths["fasta"],
+                None,
+                f"the {split} split holds {len(assembler)} window(s), fewer than the {world_size} rank(s): "
+                "give it records (the split fractions, or split= headers)",
+            )
         sampler = WindowSampler(len(assembler), self.batch_size, shuffle, self.seed, rank, world_size)
         return BatchLoader(
             assembler,

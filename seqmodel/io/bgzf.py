@@ -6,8 +6,6 @@ motif and signature files) share about compressed files.
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import os
 import zlib
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.errors import SeqmodelInputError
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +36,6 @@ def file_header(path: str | os.PathLike) -> bytes:
     """The first 18 bytes of a file (fewer when it is shorter): enough to tell plain, gzip and BGZF."""
     with open(path, "rb") as handle:
         return handle.read(BGZF_HEADER_BYTES)
-
-
-def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a plain or gzip/BGZF file as ASCII text (universal newlines, so CRLF is accepted)."""
-    path = require_file(path, "input file")
-    raw = gzip.open(path, "rb") if file_header(path)[:2] == GZIP_MAGIC else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="ascii", newline=None)
 
 
 def bgzf_blocks(path: str | os.PathLike) -> np.ndarray | None:

@@ -34,7 +34,6 @@ import numpy as np
 from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, file_header, inflate_members
-from seqmodel.io.bgzf import open_text as open_text  # the text readers' opener, long imported from here
 from seqmodel.runtime import Runtime, Task, TaskError
 
 CHUNK_BYTES = 4 << 20  # uncompressed bytes per block: ~10 ms of tokenizing, big enough to scale

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqmodel.errors import SeqmodelInputError
-from seqmodel.io.fasta import open_text
+from seqmodel.io.text import numbered_lines
 
 UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
 # Total pseudocount per column, shared out by the background (as JASPAR's TFBSTools does).
@@ -152,8 +152,7 @@ def read_motifs(path: str | os.PathLike) -> list[Motif]:
     The format is told from the first non-blank line. Raises SeqmodelInputError naming the
     file and line for a malformed file, no motif or a duplicate motif id.
     """
-    with open_text(path) as handle:
-        lines = handle.read().splitlines()
+    lines = [line for _, line in numbered_lines(path, "motif file")]
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("MEME version"):
         motifs = _parse_meme(path, lines)

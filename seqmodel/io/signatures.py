@@ -19,7 +19,7 @@ from scipy.optimize import nnls
 
 from seqmodel.errors import ParameterError, SeqmodelInputError
 from seqmodel.io import alphabet
-from seqmodel.io.fasta import open_text
+from seqmodel.io.text import numbered_lines
 
 SUBSTITUTIONS = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
 # COSMIC order: 5' base, then substitution, then 3' base.
@@ -83,8 +83,7 @@ def read_signatures(path: str | os.PathLike) -> SignatureTable:
     order, each of the 96 exactly once) with one probability per signature; every column sums
     to 1 (within 0.01). Raises SeqmodelInputError naming the file and line otherwise.
     """
-    with open_text(path) as handle:
-        lines = handle.read().splitlines()
+    lines = [line for _, line in numbered_lines(path, "signature table")]
     if not lines or not lines[0].strip():
         raise SeqmodelInputError(path, "line 1", "empty file, expected a header 'Type<TAB>SBS1...'")
     header = lines[0].rstrip("\n").split("\t")

@@ -77,7 +77,7 @@ class RecordPredictor:
     """Runs a trained model over records of any length in bounded memory.
 
     Tiles of the training window overlap by `overlap` bases and only their cores are kept
-    (see `tile_plan`); tiles from consecutive records share batches. With `rc_average`,
+    (see `stream_tiles`); tiles from consecutive records share batches. With `rc_average`,
     each tile is also predicted on its reverse complement and the per-base output is
     flipped back before the probabilities are averaged. A record's class probabilities are
     its tiles' averaged, weighted by the valid bases in each tile's core.

@@ -1,6 +1,6 @@
 """The M:N runtime: many small tasks on a few pinned OS threads. Knows nothing about DNA.
 
-See `Runtime` for the entry point and DESIGN.md ("The M:N runtime") for why.
+See `Runtime` for the entry point and docs/architecture.md for where the runtime sits.
 """
 
 from seqmodel.runtime.affinity import (
