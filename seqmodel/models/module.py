@@ -103,12 +103,14 @@ def per_base_loss(
     """Mean per-base loss over `mask`.
 
     binomial: the negative log-likelihood of `carriers` out of `genomes` with the per-genome
-    rate sigmoid(logits), divided by `genomes` (up to a constant: BCE against the fraction
-    carriers / genomes); its minimiser is the calibrated rate.
+    rate sigmoid(logits), per base (without the binomial coefficient, which does not depend on
+    the rate): `genomes` x BCE against the fraction carriers / genomes. Its minimiser is the
+    calibrated rate, and per base it weighs about as much as the sequence cross-entropy, so
+    neither head's gradient drowns the other's in the shared trunk.
     presence: BCE of "carried by >= 1 genome" (for data without counts), with `pos_weight`.
     """
     if kind == "binomial":
-        per_base = F.binary_cross_entropy_with_logits(logits, carriers / genomes, reduction="none")
+        per_base = genomes * F.binary_cross_entropy_with_logits(logits, carriers / genomes, reduction="none")
     else:
         per_base = F.binary_cross_entropy_with_logits(
             logits, (carriers > 0).to(logits.dtype), pos_weight=pos_weight, reduction="none"
