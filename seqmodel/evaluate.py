@@ -44,8 +44,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +66,7 @@ from seqmodel.data.targets import mutation_targets
 from seqmodel.errors import SeqmodelInputError, run_cli
 from seqmodel.io.atomic import atomic_text
 from seqmodel.io.fasta import FastaRecord, load_fasta
+from seqmodel.io.figures import write_png
 from seqmodel.io.motifs import DEFAULT_PSEUDOCOUNT, PositionWeightMatrix, read_motifs, select_motif
 from seqmodel.io.regions import parse_region
 from seqmodel.metrics import (
@@ -647,15 +646,7 @@ def write_calibration_plot(path: str, results: dict) -> None:
         axis.set_xlabel("expected carriers per base (bin mean)")
         axis.set_ylabel("observed carriers per base")
         axis.legend(fontsize=7)
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="png", dpi=120)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_png(figure, path, dpi=120)
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -872,6 +863,63 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def log_to_wandb(cfg: DictConfig, results: dict) -> str | None:
+    """With `logger=wandb`: `evaluate/results`, a table of methods x metrics (every scalar metric),
+    `evaluate/calibration`, the calibration plot (`calibration_plot`, else drawn into the run
+    directory as calibration.png), and the model's metrics and the gap closure in the summary, in
+    an offline wandb run in the run directory (`logger.wandb.save_dir`). Returns the run's folder."""
+    loggers = cfg.get("logger") or {}
+    for name in loggers:
+        if name != "wandb":
+            log.warning("seqmodel-evaluate logs to wandb only; logger.%s left out", name)
+    if "wandb" not in loggers:
+        return None
+    import wandb
+    from hydra.utils import instantiate
+
+    from seqmodel.train import offline_first, wandb_data_dir
+
+    offline_first()
+    settings = loggers.wandb
+    save_dir = Path(settings.save_dir)
+    wandb_data_dir(save_dir)
+    logger = instantiate(settings, name=settings.get("name") or cfg.task_name, job_type="evaluate")
+    run = logger.experiment
+    run.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
+    methods = _methods(results)
+    scalars = {
+        key
+        for method in methods
+        for key, value in results[method].items()
+        if value is None or isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    printed = [key for key, _ in TABLE_COLUMNS if key in scalars]  # the printed table's first
+    keys = printed + sorted(scalars - set(printed))
+    rows = [[method, *(results[method].get(key) for key in keys)] for method in methods]
+    media = {"evaluate/results": wandb.Table(columns=["method", *keys], data=rows)}
+    plot = cfg.calibration_plot
+    if plot is None and any(isinstance(results[m].get("calibration"), dict) for m in methods):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            log.warning("the calibration plot needs matplotlib (pip install 'seqmodel[plot]'); left out")
+        else:
+            plot = str(save_dir / "calibration.png")
+            write_calibration_plot(plot, results)
+    if plot is not None and Path(plot).is_file():
+        media["evaluate/calibration"] = wandb.Image(str(plot), caption="observed vs expected carriers")
+    run.log(media)
+    for key in keys:
+        value = (results.get("model") or {}).get(key)
+        if value is not None:
+            run.summary[f"model/{key}"] = value
+    if results.get("gap_closure_vs_kmer7") is not None:
+        run.summary["gap_closure_vs_kmer7"] = results["gap_closure_vs_kmer7"]
+    folder = str(Path(run.dir).parent)
+    run.finish()
+    return folder
+
+
 def run(cfg: DictConfig) -> dict:
     """Evaluate, print the table and write `cfg.output` (JSON) atomically."""
     if cfg.output is not None and not str(cfg.output).endswith(".json"):
@@ -885,6 +933,9 @@ def run(cfg: DictConfig) -> dict:
     plot = cfg.calibration_plot
     if plot is not None:
         print(f"wrote {plot}")
+    folder = log_to_wandb(cfg, results)
+    if folder is not None:
+        print(f"wandb run: {folder}  (upload later: wandb sync <that dir>)")
     return results
 
 

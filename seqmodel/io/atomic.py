@@ -183,6 +183,30 @@ def atomic_text(path: str | os.PathLike) -> Iterator[GuardedWriter]:
         yield writer
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` for a writer that wants a file name (a PNG, an archive);
+    fsynced and renamed over `path` only when the block succeeds, removed otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeqmodelInputError(path, None, "output path is a directory")
+    if not path.parent.is_dir():
+        raise SeqmodelInputError(path, None, f"output directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with write_errors_name(path):
+            yield Path(tmp)
+            with open(tmp, "rb+") as written:
+                os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
