@@ -73,6 +73,7 @@ class DataConfig:
     genomes: int | None = None
     rc_augment: bool = True
     token_cache: str | None = None
+    cache_dir: str | None = None  # a folder keeping the byte ranges read from URL inputs (null: off)
 
 
 @dataclass
@@ -221,6 +222,8 @@ class EvaluateConfig:
     real_mutations: str | None = None
     output: str | None = None
     calibration_plot: str | None = None
+    task_name: str = "evaluate"
+    logger: dict[str, Any] = field(default_factory=dict)  # the `logger` group; only wandb is used
     data: DataConfig = field(default_factory=DataConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     metrics: EvaluateMetricsConfig = field(default_factory=EvaluateMetricsConfig)

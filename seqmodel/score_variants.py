@@ -416,7 +416,7 @@ def vcf_chromosomes(path: str) -> list[str]:
     from seqmodel.io.text import line_batches
 
     names: dict[str, None] = {}
-    for _, lines in line_batches(Path(path), "VCF file"):
+    for _, lines in line_batches(path, "VCF file"):
         for text in lines:
             if text and text[0] != "#":
                 names[text.split("\t", 1)[0]] = None

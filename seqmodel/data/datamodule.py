@@ -21,6 +21,7 @@ from seqmodel.data.dataset import DatasetView, SequenceDataset, load_dataset
 from seqmodel.data.splits import record_splits
 from seqmodel.data.windows import WindowSampler
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io import remote
 from seqmodel.runtime import Runtime, available_cpus
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ class SeqDataModule(L.LightningDataModule):
     `seqmodel-prepare` writes it: whole genome blocks); each set is a view of the dataset's
     records (the bases are held once), cut into windows of `window` bases every `stride`.
     The FASTA is read on the runtime; token_cache: a folder for the FASTA's memory-mapped
-    token cache (None: tokens held in memory).
+    token cache (None: tokens held in memory). Every path may be a URL (`https://`, `s3://`,
+    `gs://`, `file://`), read by ranges on the runtime's I/O tasks; cache_dir: a folder that
+    keeps those ranges (None: no cache).
 
     Loader settings (config group `loader`): cpu_workers (None: the CPUs this process may
     use but one, left to the training loop; 0: no runtime, batches made in the training
@@ -61,6 +64,7 @@ class SeqDataModule(L.LightningDataModule):
         rc_augment: bool = True,
         seed: int = 0,
         token_cache: str | None = None,
+        cache_dir: str | None = None,
         cpu_workers: int | None = None,
         io_workers: int = 1,
         prefetch: int = 4,
@@ -85,6 +89,8 @@ class SeqDataModule(L.LightningDataModule):
         self.rc_augment = rc_augment
         self.seed = seed
         self.token_cache = token_cache
+        if cache_dir is not None or remote.is_url(fasta):
+            remote.set_cache_dir(cache_dir)  # remote inputs keep their byte ranges there
         self.cpu_workers = cpu_workers
         self.io_workers = io_workers
         self.prefetch = prefetch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +12,7 @@ from seqmodel.data.targets import mutation_counts, track_values
 from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io.fasta import FastaRecord, load_fasta_tokens
+from seqmodel.io.remote import as_input
 from seqmodel.runtime import Runtime
 
 
@@ -231,5 +231,5 @@ def load_dataset(
     else:
         store = open_token_cache(fasta, token_cache, runtime)
     return from_records(
-        store.records(), Path(fasta), mutations, true_rate, labels, tokens=store.tokens, genomes=genomes
+        store.records(), as_input(fasta), mutations, true_rate, labels, tokens=store.tokens, genomes=genomes
     )

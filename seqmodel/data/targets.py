@@ -20,6 +20,7 @@ from seqmodel.errors import SeqmodelInputError
 from seqmodel.io import alphabet
 from seqmodel.io.bed import read_bed, read_bedgraph
 from seqmodel.io.fasta import FastaRecord
+from seqmodel.io.remote import as_input
 from seqmodel.io.vcf import VcfReader, is_vcf, named_vcf
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def mutation_targets(path: str | os.PathLike, records: Sequence[FastaRecord]) ->
 
     A VCF REF that does not match the record raises SeqmodelInputError naming the line.
     """
-    return _site_values(Path(path), records, counts=False)[0]
+    return _site_values(as_input(path), records, counts=False)[0]
 
 
 def mutation_counts(
@@ -116,12 +117,12 @@ def mutation_counts(
     bases. Genomes: the first SNV's (`AN`, else its sample columns); None for a BED or when
     the VCF does not say (the caller supplies its default).
     """
-    return _site_values(Path(path), records, counts=True)
+    return _site_values(as_input(path), records, counts=True)
 
 
 def track_values(path: str | os.PathLike, records: Sequence[FastaRecord]) -> list[np.ndarray]:
     """Per-base values `(L,)` float32 per record from a bedGraph; NaN where the track is silent."""
-    path = Path(path)
+    path = as_input(path)
     locator = RecordLocator(records)
     values = [np.full(len(record), np.nan, dtype=np.float32) for record in records]
     unknown: dict[str, int] = {}

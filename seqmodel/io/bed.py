@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.remote import as_input
 from seqmodel.io.text import numbered_lines
 
 SKIPPED_PREFIXES = ("#", "track", "browser")
@@ -79,7 +80,7 @@ def _fields(
 
 def read_bed(path: str | os.PathLike, what: str = "BED file") -> Iterator[BedInterval]:
     """Every interval of a BED file, in file order."""
-    path = Path(path)
+    path = as_input(path)
     for number, fields, start, end in _fields(path, what, "BED", 3, ">= 3 tab-separated BED columns"):
         name = fields[3].strip() if len(fields) > 3 else ""
         yield BedInterval(fields[0], start, end, name or None, number)
@@ -87,7 +88,7 @@ def read_bed(path: str | os.PathLike, what: str = "BED file") -> Iterator[BedInt
 
 def read_bedgraph(path: str | os.PathLike, what: str = "bedGraph file") -> Iterator[BedGraphRow]:
     """Every row of a bedGraph file, in file order."""
-    path = Path(path)
+    path = as_input(path)
     for number, fields, start, end in _fields(
         path, what, "bedGraph", 4, "4 tab-separated bedGraph columns (chrom start end value)"
     ):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from seqmodel.errors import SeqmodelInputError
+from seqmodel.io.remote import RangeReader, as_input, is_input_file, open_reader, sibling
 
 log = logging.getLogger(__name__)
 
@@ -33,56 +34,60 @@ def is_bgzf_header(header: bytes) -> bool:
 
 
 def file_header(path: str | os.PathLike) -> bytes:
-    """The first 18 bytes of a file (fewer when it is shorter): enough to tell plain, gzip and BGZF."""
-    with open(path, "rb") as handle:
-        return handle.read(BGZF_HEADER_BYTES)
+    """The first 18 bytes of a file or URL (fewer when it is shorter): enough to tell plain, gzip and BGZF."""
+    with open_reader(path) as reader:
+        return reader.pread(BGZF_HEADER_BYTES, 0)
 
 
-def bgzf_blocks(path: str | os.PathLike) -> np.ndarray | None:
+def bgzf_blocks(path: str | os.PathLike, reader: RangeReader | None = None) -> np.ndarray | None:
     """`(B, 2)` int64 rows (compressed offset, uncompressed offset) of every block of a BGZF file.
 
     From the `.gzi` index beside the file when there is one (checked against the file), else
     by walking the block headers (two small reads per block, nothing inflated). None when the
-    file is not BGZF (plain, or a plain gzip stream).
+    file is not BGZF (plain, or a plain gzip stream). path: a local path or URL; reader: an
+    open reader of it (else one is opened for the call).
     """
-    path = Path(path)
-    fd = os.open(path, os.O_RDONLY)
+    path = as_input(path)
+    own = reader is None
+    reader = open_reader(path) if reader is None else reader
     try:
-        size = os.fstat(fd).st_size
-        if not is_bgzf_header(os.pread(fd, BGZF_HEADER_BYTES, 0)):
+        pread, size = reader.pread, reader.size
+        if not is_bgzf_header(pread(BGZF_HEADER_BYTES, 0)):
             return None
-        if os.pread(fd, len(BGZF_EOF), max(size - len(BGZF_EOF), 0)) != BGZF_EOF:
+        if pread(len(BGZF_EOF), max(size - len(BGZF_EOF), 0)) != BGZF_EOF:
             # htslib's rule: a file cut at a block boundary inflates cleanly, only this shows it.
             log.warning("%s: BGZF file without its end-of-file block; it may be truncated", path)
-        gzi = Path(f"{path}.gzi")
-        if gzi.is_file():
-            return _read_gzi(gzi, fd, size)
+        gzi = sibling(path, ".gzi")
+        if is_input_file(gzi):
+            with open_reader(gzi, "BGZF index") as index:
+                return _read_gzi(gzi, index.read_all(), reader)
         rows, offset, inflated = [], 0, 0
         while offset < size:
-            header = os.pread(fd, BGZF_HEADER_BYTES, offset)
+            header = pread(BGZF_HEADER_BYTES, offset)
             if not is_bgzf_header(header):
                 raise SeqmodelInputError(path, f"byte {offset}", "corrupt BGZF: expected a block header")
             rows.append((offset, inflated))
             end = offset + int.from_bytes(header[16:18], "little") + 1
-            trailer = os.pread(fd, 4, end - 4)  # ISIZE: the block's uncompressed length
+            trailer = pread(4, end - 4)  # ISIZE: the block's uncompressed length
             if end > size or len(trailer) < 4:
                 break  # cut short: inflating the last block reports it
             inflated += int.from_bytes(trailer, "little")
             offset = end
     finally:
-        os.close(fd)
+        if own:
+            reader.close()
     return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
 
-def _read_gzi(gzi: Path, fd: int, size: int) -> np.ndarray:
+def _read_gzi(gzi: Path | str, data: bytes, reader: RangeReader) -> np.ndarray:
     """Rows of a samtools/bgzip `.gzi` (which leaves out the first block, at 0 / 0)."""
-    raw = np.fromfile(gzi, dtype="<u8")
-    if raw.size < 1 or raw.size != 1 + 2 * int(raw[0]):
+    raw = np.frombuffer(data[: len(data) // 8 * 8], dtype="<u8")
+    if raw.size < 1 or len(data) % 8 or raw.size != 1 + 2 * int(raw[0]):
         raise SeqmodelInputError(gzi, None, "not a BGZF index (.gzi): wrong size")
     rows = np.vstack([np.zeros((1, 2), dtype=np.int64), raw[1:].reshape(-1, 2).astype(np.int64)])
     last = int(rows[-1, 0])
     if np.any(np.diff(rows, axis=0) < 0) or not (
-        last < size and is_bgzf_header(os.pread(fd, BGZF_HEADER_BYTES, last))
+        last < reader.size and is_bgzf_header(reader.pread(BGZF_HEADER_BYTES, last))
     ):
         raise SeqmodelInputError(gzi, None, "does not match its BGZF file; rebuild it (bgzip -r)")
     return rows

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
+from seqmodel.errors import SeqmodelInputError, reraise_input_error
 from seqmodel.io import alphabet
-from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, file_header, inflate_members
+from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, inflate_members
+from seqmodel.io.remote import RangeReader, base_name, open_reader, require_input
 from seqmodel.runtime import Runtime, Task, TaskError
 
 CHUNK_BYTES = 4 << 20  # uncompressed bytes per block: ~10 ms of tokenizing, big enough to scale
@@ -151,7 +152,7 @@ def lookup(lut: np.ndarray, raw: np.ndarray) -> np.ndarray:
     pairs = _PAIRS.get(id(lut))
     if pairs is None or raw.nbytes % 2 or not raw.flags.c_contiguous or raw.dtype != np.uint8:
         return np.take(lut, raw)
-    return np.take(pairs, raw.view(np.uint16)).view(np.uint8).reshape(raw.shape)
+    return np.take(pairs, raw.reshape(-1).view(np.uint16)).view(np.uint8).reshape(raw.shape)
 
 
 def tokenize_sequence(raw: np.ndarray) -> np.ndarray:
@@ -162,6 +163,182 @@ def tokenize_sequence(raw: np.ndarray) -> np.ndarray:
     """
     tokens = lookup(_TOKEN_LUT, np.ascontiguousarray(raw))
     return tokens[tokens != SKIP]
+
+
+# --- fused passes: numba when it imports, numpy otherwise -------------------------------------
+
+ENGINES = ("auto", "numba", "numpy")
+_KERNELS: dict[str, object] = {}
+
+
+def numba_kernel(function):
+    """`function` compiled by numba (nopython, GIL released, cached on disk), or None.
+
+    None when numba is not installed or ``SEQMODEL_NUMBA=0``: callers then take their numpy
+    path, which gives the same arrays. numba is imported on first use (it takes ~0.3 s).
+    """
+    name = f"{function.__module__}.{function.__qualname__}"
+    if name not in _KERNELS:
+        kernel = None
+        if os.environ.get("SEQMODEL_NUMBA", "1") != "0":
+            try:
+                import numba
+            except ImportError:
+                pass
+            else:
+                kernel = numba.njit(nogil=True, cache=True)(function)
+        _KERNELS[name] = kernel
+    return _KERNELS[name]
+
+
+def pick_engine(engine: str, function) -> object | None:
+    """The compiled kernel of `function` for `engine` ("auto", "numba", "numpy"), None for numpy."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "numpy":
+        return None
+    kernel = numba_kernel(function)
+    if kernel is None and engine == "numba":
+        raise RuntimeError("numba is not available (not installed, or SEQMODEL_NUMBA=0)")
+    return kernel
+
+
+def _window_bytes_loop(
+    raw, records, starts, offset, length, line_bases, line_bytes, lut, pad, out
+):  # pragma: no cover - compiled by numba; the numpy path gives the same arrays
+    """Fill `out` `(B, L)` with `lut` of the bases of windows `(records[i], starts[i])`.
+
+    Returns (first window outside its record or -1, 1 if a looked-up byte is above `pad`).
+    Line ends are skipped, one line's bases at a time (slices: no index checks inside).
+    """
+    size = raw.shape[0]
+    rows, window = out.shape
+    high = 0
+    for i in range(rows):
+        record, start = records[i], starts[i]
+        if record < 0 or record >= offset.shape[0] or start < 0 or start + window > length[record]:
+            return i, high
+        width = line_bases[record]
+        skip = line_bytes[record] - width
+        col = start % width
+        at = offset[record] + start // width * line_bytes[record] + col
+        row = out[i]
+        j = 0
+        while j < window:
+            n = min(width - col, window - j)
+            dst = row[j : j + n]
+            if at + n <= size:
+                src = raw[at : at + n]
+                for k in range(n):
+                    token = lut[src[k]]
+                    high |= token > pad
+                    dst[k] = token
+            else:  # past the end of the file (the .fai does not match it): N
+                for k in range(n):
+                    token = lut[raw[at + k]] if at + k < size else pad
+                    high |= token > pad
+                    dst[k] = token
+            j += n
+            at += n + skip
+            col = 0
+    return -1, high
+
+
+def fasta_window_tokens(
+    raw: np.ndarray,
+    records: np.ndarray,
+    starts: np.ndarray,
+    fai: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    window: int,
+    engine: str = "auto",
+    views: dict | None = None,
+) -> tuple[np.ndarray, int]:
+    """`(B, window)` uint8 token ids of windows `(records[i], starts[i])` of an uncompressed FASTA
+    mapped as `raw` (uint8), and the first window with a problem (-1 when none).
+
+    fai: `(R,)` int64 arrays `(offset, length, line_bases, line_bytes)` of the records, as in
+    the .fai. A problem is a window outside its record, or a byte outside the alphabet
+    (its tokens are then `alphabet.INVALID`); the caller names the file and record. Line ends
+    are skipped; bytes past the end of `raw` read as N.
+
+    engine "numba": one fused pass (check, gather, skip line ends, look up; no GIL);
+    "numpy": checks, then per line layout one gather of the lines holding each window (a
+    strided view), a cut at each window's column and a two-byte table lookup; "auto": numba
+    when available. Both give the same tokens. views: a dict kept by the caller (numpy path).
+    """
+    records, starts = np.asarray(records, np.int64), np.asarray(starts, np.int64)
+    offset, length, line_bases, line_bytes = (np.asarray(a, np.int64) for a in fai)
+    kernel = pick_engine(engine, _window_bytes_loop)
+    if kernel is not None:
+        out = np.empty((len(records), window), dtype=np.uint8)
+        lut = alphabet.ENCODE_LUT
+        outside, high = kernel(
+            raw, records, starts, offset, length, line_bases, line_bytes, lut, alphabet.N, out
+        )
+        if outside >= 0:
+            return out, int(outside)
+        return out, (int(np.flatnonzero((out > alphabet.N).any(axis=1))[0]) if high else -1)
+    bad = (records < 0) | (records >= len(offset))
+    rec = np.where(bad, 0, records)
+    bad |= (starts < 0) | (starts + window > length[rec])
+    if bad.any():
+        return np.empty((len(records), window), dtype=np.uint8), int(np.flatnonzero(bad)[0])
+    width, nbytes = line_bases[rec], line_bytes[rec]
+    column = starts % width
+    first = offset[rec] + starts // width * nbytes + column
+    views = {} if views is None else views
+    out = _window_tokens_numpy(raw, first, column, width, nbytes, window, views)
+    high = int(out.max(initial=0)) > alphabet.N
+    return out, (int(np.flatnonzero((out > alphabet.N).any(axis=1))[0]) if high else -1)
+
+
+def window_engine(engine: str = "auto") -> str:
+    """Which pass `fasta_window_tokens(engine=engine)` takes: "numba" or "numpy"."""
+    return "numpy" if pick_engine(engine, _window_bytes_loop) is None else "numba"
+
+
+def _window_tokens_numpy(raw, first, column, line_bases, line_bytes, window, views) -> np.ndarray:
+    from numpy.lib.stride_tricks import as_strided
+
+    b = len(first)
+    layout = np.stack([line_bases, line_bytes], axis=1)
+    if b and (layout == layout[0]).all():
+        layouts = [(int(line_bases[0]), int(line_bytes[0]), None)]
+    else:
+        layouts = [
+            (width, nbytes, np.flatnonzero((layout[:, 0] == width) & (layout[:, 1] == nbytes)))
+            for width, nbytes in np.unique(layout, axis=0).tolist()
+        ]
+    out = None if len(layouts) == 1 else np.empty((b, window), dtype=np.uint8)
+    for width, nbytes, rows in layouts:
+        lo = first - column if rows is None else (first - column)[rows]
+        col = column if rows is None else column[rows]
+        n = len(lo)
+        lines = (window + width - 1) // width + 1  # most lines a window touches
+        reach = (lines - 1) * nbytes + width  # bytes from a first line's start to the last base
+        inside = lo + reach <= len(raw)
+        view = views.get((lines, width, nbytes)) if len(raw) >= reach else None
+        if view is None and len(raw) >= reach:  # at every file offset: `lines` lines of `width` bytes
+            shape = (len(raw) - reach + 1, lines, width)
+            view = views[(lines, width, nbytes)] = as_strided(raw, shape, (1, nbytes, 1), writeable=False)
+        if inside.all():
+            bases = view[lo]  # one gather for all rows, line ends already left out
+        else:  # the file's last lines: pad past its end
+            bases = np.full((n, lines, width), ord("N"), dtype=np.uint8)
+            if inside.any():
+                bases[inside] = view[lo[inside]]
+            for row in np.flatnonzero(~inside):
+                for line in range(lines):
+                    text = raw[lo[row] + line * nbytes :][:width]
+                    bases[row, line, : len(text)] = text
+        bases = bases.reshape(n, -1)
+        m = bases.shape[1]
+        starts = as_strided(bases, (n, m - window + 1, window), (m, 1, 1), writeable=False)
+        tokens = lookup(alphabet.ENCODE_LUT, starts[np.arange(n), col])
+        if out is None:
+            return tokens
+        out[rows] = tokens
+    return out if out is not None else np.empty((0, window), dtype=np.uint8)
 
 
 # --- raw uncompressed blocks, by file format -------------------------------------------------
@@ -177,8 +354,9 @@ class _BlockSource(ABC):
     sequential = False
     count: int | None = None
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, reader: RangeReader):
+        self.reader = reader
+        self.path = reader.name  # a local Path or a URL, for errors
 
     @abstractmethod
     def span(self, index: int) -> tuple[int, int]:
@@ -188,15 +366,15 @@ class _BlockSource(ABC):
     def read(self, index: int) -> bytes:
         """The uncompressed bytes of block `index`."""
 
-    def close(self) -> None:  # noqa: B027 - most sources hold nothing open
+    def close(self) -> None:
         """Release what the source holds open."""
+        self.reader.close()
 
 
 class _PlainBlocks(_BlockSource):
-    def __init__(self, path: Path, chunk_bytes: int):
-        super().__init__(path)
-        self.fd = os.open(path, os.O_RDONLY)
-        self.size = os.fstat(self.fd).st_size
+    def __init__(self, reader: RangeReader, chunk_bytes: int):
+        super().__init__(reader)
+        self.size = reader.size
         self.chunk = chunk_bytes
         self.count = -(-self.size // chunk_bytes)
 
@@ -205,19 +383,15 @@ class _PlainBlocks(_BlockSource):
 
     def read(self, index: int) -> bytes:
         lo, hi = self.span(index)
-        return os.pread(self.fd, hi - lo, lo)
-
-    def close(self) -> None:
-        os.close(self.fd)
+        return self.reader.pread(hi - lo, lo)
 
 
 class _BgzfBlocks(_BlockSource):
     """Groups of whole BGZF blocks, inflated independently (in parallel)."""
 
-    def __init__(self, path: Path, starts: np.ndarray, chunk_bytes: int):
-        super().__init__(path)
-        self.fd = os.open(path, os.O_RDONLY)
-        size = os.fstat(self.fd).st_size
+    def __init__(self, reader: RangeReader, starts: np.ndarray, chunk_bytes: int):
+        super().__init__(reader)
+        size = reader.size
         bounds = np.append(starts, size)
         # DNA compresses about 3.5x: aim for ~chunk_bytes uncompressed per group.
         target = max(chunk_bytes // 4, 1)
@@ -234,14 +408,11 @@ class _BgzfBlocks(_BlockSource):
     def read(self, index: int) -> bytes:
         lo, hi = self.groups[index]
         try:
-            return inflate_members(os.pread(self.fd, hi - lo, lo))
+            return inflate_members(self.reader.pread(hi - lo, lo))
         except (EOFError, zlib.error) as error:
             raise SeqmodelInputError(
                 self.path, f"byte {lo}", f"corrupt or truncated gzip ({error})"
             ) from None
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 class _GzipBlocks(_BlockSource):
@@ -249,9 +420,8 @@ class _GzipBlocks(_BlockSource):
 
     sequential = True
 
-    def __init__(self, path: Path, chunk_bytes: int):
-        super().__init__(path)
-        self.handle = open(path, "rb")
+    def __init__(self, reader: RangeReader, chunk_bytes: int):
+        super().__init__(reader)
         self.chunk = chunk_bytes
         self.inflater = zlib.decompressobj(31)
         self.pending = b""  # compressed input not yet consumed
@@ -272,7 +442,7 @@ class _GzipBlocks(_BlockSource):
         try:
             while size < self.chunk and not self.eof:
                 if not self.pending:
-                    self.pending = self.handle.read(1 << 20)
+                    self.pending = self.reader.pread(1 << 20, self.position)
                     self.position += len(self.pending)
                     if not self.pending:
                         if self.in_member:
@@ -291,17 +461,20 @@ class _GzipBlocks(_BlockSource):
             raise SeqmodelInputError(self.path, None, f"corrupt or truncated gzip ({error})") from None
         return b"".join(out)
 
-    def close(self) -> None:
-        self.handle.close()
 
-
-def _block_source(path: Path, chunk_bytes: int) -> _BlockSource:
-    if file_header(path)[:2] != GZIP_MAGIC:
-        return _PlainBlocks(path, chunk_bytes)
-    blocks = bgzf_blocks(path)
-    if blocks is None:
-        return _GzipBlocks(path, chunk_bytes)
-    return _BgzfBlocks(path, blocks[:, 0], chunk_bytes)
+def _block_source(path: Path | str, chunk_bytes: int) -> _BlockSource:
+    """The blocks of a local file (`os.pread`) or a URL (ranged fsspec reads; see `io.remote`)."""
+    reader = open_reader(path)
+    try:
+        if reader.pread(2, 0) != GZIP_MAGIC:
+            return _PlainBlocks(reader, chunk_bytes)
+        blocks = bgzf_blocks(path, reader)
+        if blocks is None:
+            return _GzipBlocks(reader, chunk_bytes)
+        return _BgzfBlocks(reader, blocks[:, 0], chunk_bytes)
+    except BaseException:
+        reader.close()
+        raise
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -489,13 +662,14 @@ def read_fasta_chunks(
     I/O pool and tokenize on its CPU pool, `prefetch` blocks ahead; None: in this thread.
     Raises SeqmodelInputError naming the file and record (see the module's docstring).
     """
-    path = require_file(path, "input file")
+    path = require_input(path, "input file")
     source = _block_source(path, chunk_bytes)
     stitcher = _Stitcher(path)
     parses: deque[Task | list] = deque()
     depth = max(prefetch, 1) if runtime is not None else 1
     try:
-        for body, line_start, origin in _bodies(_raw_blocks(source, runtime, prefetch, path.name), path):
+        raws = _raw_blocks(source, runtime, prefetch, base_name(path))
+        for body, line_start, origin in _bodies(raws, path):
             if origin == 0:
                 stitcher.first_bytes = body[:65536]
             if runtime is None:
@@ -508,7 +682,7 @@ def read_fasta_chunks(
                         line_start,
                         origin,
                         pool="cpu",
-                        name=f"tokenize {path.name} {origin}-{origin + len(body)}",
+                        name=f"tokenize {base_name(path)} {origin}-{origin + len(body)}",
                         context={"file": str(path), "offset": origin},
                     )
                 )

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqmodel.errors import SeqmodelInputError, require_file
+from seqmodel.errors import SeqmodelInputError
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, file_header, inflate_members, is_bgzf_header
 from seqmodel.io.fasta import read_fasta, tokenize_sequence
+from seqmodel.io.remote import is_input_file, open_reader, require_input, sibling
 
 
 def chrom_key(name: str) -> str:
@@ -43,21 +44,22 @@ class FaiEntry:
         return full * self.line_bytes + rest
 
 
-def read_fai(path: Path) -> dict[str, FaiEntry]:
-    """name -> FaiEntry from a samtools `.fai` index."""
+def read_fai(path: Path | str) -> dict[str, FaiEntry]:
+    """name -> FaiEntry from a samtools `.fai` index (a local path or a URL)."""
     entries = {}
-    with open(path, encoding="ascii", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\n").split("\t")
-            try:
-                length, offset, line_bases, line_bytes = (int(f) for f in fields[1:5])
-            except ValueError:
-                raise SeqmodelInputError(
-                    path, f"line {number}", "expected 'name length offset linebases linebytes'"
-                ) from None
-            if len(fields) < 5 or line_bases < 1 or line_bytes < line_bases:
-                raise SeqmodelInputError(path, f"line {number}", "not a FASTA index (.fai) line")
-            entries[fields[0]] = FaiEntry(length, offset, line_bases, line_bytes)
+    with open_reader(path, "FASTA index") as reader:
+        text = reader.read_all().decode("ascii", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.rstrip("\n").split("\t")
+        try:
+            length, offset, line_bases, line_bytes = (int(f) for f in fields[1:5])
+        except ValueError:
+            raise SeqmodelInputError(
+                path, f"line {number}", "expected 'name length offset linebases linebytes'"
+            ) from None
+        if len(fields) < 5 or line_bases < 1 or line_bytes < line_bases:
+            raise SeqmodelInputError(path, f"line {number}", "not a FASTA index (.fai) line")
+        entries[fields[0]] = FaiEntry(length, offset, line_bases, line_bytes)
     return entries
 
 
@@ -65,14 +67,14 @@ class Genome:
     """Chromosomes of a FASTA file as token arrays `(L,)` uint8; the last one read is kept."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = require_file(path, "genome FASTA")
-        fai = Path(f"{self.path}.fai")
+        self.path = require_input(path, "genome FASTA")
+        fai = sibling(self.path, ".fai")
         header = file_header(self.path)
         compressed = header[:2] == GZIP_MAGIC
         self.bgzf = is_bgzf_header(header)
         self.index: dict[str, FaiEntry] | None = None
         self._records: dict[str, np.ndarray] = {}
-        if fai.is_file() and (self.bgzf or not compressed):
+        if is_input_file(fai) and (self.bgzf or not compressed):
             self.index = read_fai(fai)
             self.lengths = {name: entry.length for name, entry in self.index.items()}
             self._blocks = bgzf_blocks(self.path) if self.bgzf else None
@@ -88,17 +90,16 @@ class Genome:
 
     def _read_indexed(self, name: str) -> bytes:
         entry = self.index[name]
-        with open(self.path, "rb") as handle:
+        with open_reader(self.path, "genome FASTA") as reader:
             if not self.bgzf:
-                handle.seek(entry.offset)
-                return handle.read(entry.span)
+                return reader.pread(entry.span, entry.offset)
             # The BGZF blocks holding the chromosome are whole gzip members: inflate them in one call.
             starts = self._blocks[:, 1]
             first = int(np.searchsorted(starts, entry.offset, side="right")) - 1
             last = int(np.searchsorted(starts, entry.offset + entry.span, side="left"))
             begin = int(self._blocks[first, 0])
-            handle.seek(begin)
-            raw = handle.read(int(self._blocks[last, 0]) - begin) if last < len(starts) else handle.read()
+            end = int(self._blocks[last, 0]) if last < len(starts) else reader.size
+            raw = reader.pread(end - begin, begin)
         skip = entry.offset - int(starts[first])
         return inflate_members(raw)[skip : skip + entry.span]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io.bed import read_bed
+from seqmodel.io.remote import as_input
 from seqmodel.io.text import numbered_lines
 from seqmodel.io.vcf import Snv
 
@@ -57,7 +58,7 @@ class CallsReader:
     afterwards `skipped` counts the calls left out by reason."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        self.path = as_input(path)
         self.skipped: Counter = Counter()
         self.snvs = 0
 
@@ -117,7 +118,7 @@ class LabelRow:
 def read_labels(path: str | os.PathLike) -> Iterator[LabelRow]:
     """The rows of a labels file: `id<TAB>label` lines, or a BED with the label in column 4
     (when the first data line has 4 or more columns)."""
-    path = Path(path)
+    path = as_input(path)
     first = next(_label_lines(path), None)
     if first is not None and len(first[1]) >= 4:
         for interval in read_bed(path, "labels file"):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from seqmodel.errors import SeqmodelInputError, require_file
 from seqmodel.io.bgzf import GZIP_MAGIC, is_bgzf_header
+from seqmodel.io.remote import is_url, open_stream, require_input
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,12 @@ READ_ERRORS = (EOFError, zlib.error, OSError)  # gzip.BadGzipFile is an OSError
 
 
 def open_binary(path: str | os.PathLike, what: str = "input file") -> io.BufferedIOBase:
-    """`path` opened for reading bytes, gzip / BGZF inflated transparently."""
+    """`path` (a local path or a URL) opened for reading bytes, gzip / BGZF inflated transparently."""
+    if is_url(path):
+        handle = open_stream(path, what)
+        if handle.peek(2)[:2] == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=handle, mode="rb")
+        return handle
     path = require_file(path, what)
     with open(path, "rb") as raw:
         magic = raw.read(18)
@@ -50,7 +56,7 @@ def _warn_without_bgzf_eof(path: Path, raw: io.BufferedReader) -> None:
 
 def first_line(path: str | os.PathLike, limit: int = 4096) -> str:
     """The first line of the file (at most `limit` bytes of it), decoded leniently."""
-    path = require_file(path, "input file")
+    path = require_input(path, "input file")
     try:
         with open_binary(path) as handle:
             head = handle.readline(limit)
@@ -116,7 +122,7 @@ def line_batches(
     a line that is not UTF-8, and a truncated or corrupt gzip stream (naming the line being
     read).
     """
-    path = require_file(path, what)
+    path = require_input(path, what)
     first = 1
     try:
         with open_binary(path, what) as handle:

@@ -61,6 +61,7 @@ from typing import NamedTuple, TextIO
 
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io.atomic import atomic_text
+from seqmodel.io.remote import as_input
 from seqmodel.io.text import first_line, line_batches
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class VcfReader:
     """
 
     def __init__(self, path: str | os.PathLike, *, keep_filtered: bool = False):
-        self.path = Path(path)
+        self.path = as_input(path)
         self.keep_filtered = keep_filtered
         self.skipped: Counter = Counter()
         self.snvs = 0
