@@ -45,7 +45,7 @@ def test_checkpoint_from_an_incompatible_version(tmp_path, tiny_checkpoint):
     checkpoint["hyper_parameters"]["data_info"]["format"] = 0
     path = tmp_path / "old.ckpt"
     torch.save(checkpoint, path)
-    with pytest.raises(SeqmodelInputError, match="checkpoint format 0, this seqmodel reads format 1"):
+    with pytest.raises(SeqmodelInputError, match="checkpoint format 0, this seqmodel reads format 2"):
         load_trained_model(path)
     checkpoint["hyper_parameters"]["data_info"]["format"] = 1
     checkpoint["hyper_parameters"]["model"]["trunk"]["hidden_size"] = 999
