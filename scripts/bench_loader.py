@@ -1,19 +1,24 @@
-"""Loader benchmark: shuffled 1000-bp windows, batch 64, four ways, in one run.
+"""Loader benchmark: shuffled 1000-bp windows, batch 64, four ways, in interleaved rounds.
 
     python scripts/bench_loader.py                # GRCh37 chr20 when ../shared/data/genome has it
-    python scripts/bench_loader.py --bases 20000000 --seconds 3
+    python scripts/bench_loader.py --bases 20000000 --seconds 3      # quick
 
 (a) torch DataLoader, map-style (one window per item, read from the FASTA), 2 workers;
 (b) the same DataLoader with 0 workers; (c) the M:N runtime reading windows straight from
-the FASTA (I/O tasks: one `os.preadv` per window; CPU tasks: lookup table + compaction);
+the FASTA: one CPU task per group of batches, each batch one fused pass over the memory map
+(check, gather, skip line ends, look up; numba, or numpy without it: `--engine`), or with
+`--fasta-path split` the older I/O task (gather the lines) + CPU task (cut, look up);
 (d) the runtime gathering windows from the token cache (a memory-mapped, tokenized copy).
 
 Every path reads the same windows in the same order (checked: their first batches are
 equal). The source (BGZF, gzip or plain) is first rewritten as a plain 60-column FASTA
 with a `.fai` in the work folder, so all paths read the same file from the page cache.
-Printed per path: MB/s of bases, CPU-s per GB (process CPU, DataLoader workers included),
-time to the first batch, main-thread CPU µs per batch, ratio to (a). The last line is
-machine-readable: ``fasta_vs_dataloader=<c/a> cache_vs_dataloader=<d/a> cpu_s_per_gb=<worse of c, d>``.
+Figures move a lot between runs on a shared machine, so every path runs `--rounds` times
+(a, b, c, d, a, b, ...) and the medians are printed, per path: MB/s of bases, CPU-s per GB
+(process CPU, DataLoader workers included), that CPU cost as a ratio to (b)'s in the same
+round, time to the first batch, main-thread CPU µs per batch, MB/s as a ratio to (a)'s in the
+same round. The last line is machine-readable: ``fasta_vs_dataloader=<c/a> cache_vs_dataloader=<d/a>
+cpu_s_per_gb=<worse of c, d> fasta_cpu_vs_dataloader0=<c/b> cache_cpu_vs_dataloader0=<d/b>``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError, require_file
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC
-from seqmodel.io.fasta import lookup, read_fasta_chunks
+from seqmodel.io.fasta import (
+    ENGINES,
+    fasta_window_tokens,
+    lookup,
+    read_fasta_chunks,
+    window_engine,
+)
 from seqmodel.io.genome import FaiEntry, read_fai
 from seqmodel.runtime import Runtime, available_cpus
 
@@ -88,7 +99,8 @@ class FastaWindows:
     and looks the bytes up: a few numpy calls per batch, each releasing the GIL.
     """
 
-    def __init__(self, path: str | os.PathLike, window: int):
+    def __init__(self, path: str | os.PathLike, window: int, engine: str = "auto"):
+        self.engine = engine
         self.path = require_file(path, "FASTA")
         with open(self.path, "rb") as handle:
             if handle.read(2) == GZIP_MAGIC:
@@ -107,6 +119,7 @@ class FastaWindows:
         self.length = np.array([e.length for e in entries], dtype=np.int64)
         self.line_bases = np.array([e.line_bases for e in entries], dtype=np.int64)
         self.line_bytes = np.array([e.line_bytes for e in entries], dtype=np.int64)
+        self.fai = (self.offset, self.length, self.line_bases, self.line_bytes)
         self.uniform = len(set(zip(self.line_bases.tolist(), self.line_bytes.tolist(), strict=True))) == 1
 
     def close(self) -> None:
@@ -195,16 +208,38 @@ class FastaWindows:
             starts = as_strided(bases, (b, n - self.window + 1, self.window), (n, 1, 1), writeable=False)
             picked = starts[np.arange(b), columns]
             tokens = lookup(alphabet.ENCODE_LUT, picked)
-            if int(tokens.max(initial=0)) > alphabet.N:
-                row = int(np.flatnonzero((tokens > alphabet.N).any(axis=1))[0])
-                bad = int(np.flatnonzero(tokens[row] > alphabet.N)[0])
-                byte = chr(picked[row, bad])
-                message = f"byte {byte!r} is not a DNA/IUPAC code (or the .fai does not match the file)"
-                raise SeqmodelInputError(self.path, f"window {int(numbers[row])}", message)
+            self._check(tokens, picked, numbers)
             if out is None:  # one layout: the rows are the batch, in order
                 return tokens
             out[numbers] = tokens
         return out if out is not None else np.empty((0, self.window), dtype=np.uint8)
+
+    def _check(self, tokens: np.ndarray, picked: np.ndarray, numbers: np.ndarray) -> None:
+        """Raise naming the first window with a byte outside the alphabet (INVALID tokens)."""
+        if int(tokens.max(initial=0)) > alphabet.N:
+            row = int(np.flatnonzero((tokens > alphabet.N).any(axis=1))[0])
+            bad = int(np.flatnonzero(tokens[row] > alphabet.N)[0])
+            byte = chr(picked[row, bad])
+            message = f"byte {byte!r} is not a DNA/IUPAC code (or the .fai does not match the file)"
+            raise SeqmodelInputError(self.path, f"window {int(numbers[row])}", message)
+
+    def tokens(self, windows: Sequence[tuple[str, int]] | np.ndarray) -> np.ndarray:
+        """`(B, window)` uint8 token ids of the windows in one fused pass (a CPU task).
+
+        Check, gather from the map, skip line ends, look up: `fasta_window_tokens` (numba
+        when available, else the numpy gather/cut/lookup of `read_rows` + `tokenize_rows`).
+        """
+        if isinstance(windows, np.ndarray):
+            records, starts = windows[:, 0], windows[:, 1]
+        else:
+            records, starts = self.locate(windows)
+        tokens, problem = fasta_window_tokens(
+            self.raw, records, starts, self.fai, self.window, self.engine, self._views
+        )
+        if problem >= 0:  # the reference path names the window, record and byte
+            self.tokenize_rows(self.read_rows(windows))
+            raise AssertionError(f"window {problem}: the fused pass and the reference disagree")
+        return tokens
 
     def batches_task(
         self, runtime: Runtime
@@ -344,6 +379,28 @@ def measure(
     )
 
 
+def summarize(rounds: list[list[Result]]) -> list[dict]:
+    """Per path, medians over the rounds of its figures, and of its per-round ratios: MB/s to
+    path (a)'s and CPU-s/GB to path (b)'s in the same round (rounds are interleaved, so a
+    ratio compares runs seconds apart, under the same load)."""
+    rows = []
+    for i, name in enumerate(r.name for r in rounds[0]):
+        runs = [results[i] for results in rounds]
+        rows.append(
+            {
+                "name": name,
+                "batches": float(np.median([r.batches for r in runs])),
+                "mb_s": float(np.median([r.mb_s for r in runs])),
+                "cpu_s_per_gb": float(np.median([r.cpu_s_per_gb for r in runs])),
+                "first_ms": float(np.median([r.first_ms for r in runs])),
+                "main_us": float(np.median([r.main_us for r in runs])),
+                "vs_a": float(np.median([res[i].mb_s / res[0].mb_s for res in rounds])),
+                "cpu_vs_b": float(np.median([res[i].cpu_s_per_gb / res[1].cpu_s_per_gb for res in rounds])),
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fasta", type=Path, default=GENOME if GENOME.is_file() else None)
@@ -368,7 +425,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="kept when given (reused next run)")
     parser.add_argument("--trace", type=Path, default=None, help="Chrome trace of the runtime paths")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every path (medians)")
+    parser.add_argument(
+        "--fasta-path",
+        choices=("fused", "split"),
+        default="fused",
+        help="(c): one fused CPU task per group (default), or the older I/O read + CPU tokenize",
+    )
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="(c) fused pass: numba or numpy")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_loader."))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -418,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
 
                 return make
 
-            reader = FastaWindows(plain, args.window)
+            reader = FastaWindows(plain, args.window, args.engine)
             fasta_batches = reader.batches_task(rt)
             number = {name: i for i, name in enumerate(reader.names)}
             rows = np.array([(number[name], start) for name, start in pairs], dtype=np.int64)
@@ -427,9 +494,11 @@ def main(argv: list[str] | None = None) -> None:
                 batch_rows = cycle_batches(rows)
                 k = args.fasta_batches_per_task
                 groups = ([next(batch_rows) for _ in range(k)] for _ in count())
-                for group in rt.ordered_map(
-                    fasta_batches, groups, prefetch=args.prefetch, name="tokenize batches"
-                ):
+                if args.fasta_path == "fused":  # one CPU task per group: gather, cut, look up
+                    task = lambda group: [reader.tokens(b) for b in group]  # noqa: E731
+                else:  # an I/O task reads the lines, a CPU task cuts and looks up
+                    task = fasta_batches
+                for group in rt.ordered_map(task, groups, prefetch=args.prefetch, name="tokenize batches"):
                     for tokens in group:
                         yield torch.from_numpy(tokens)
 
@@ -449,7 +518,18 @@ def main(argv: list[str] | None = None) -> None:
                 ("(c) runtime, from FASTA", lambda: from_fasta()),
                 ("(d) runtime, token cache", lambda: from_cache()),
             ]
-            results = [measure(name, make, args.seconds, args.max_batches) for name, make in paths]
+            t = time.perf_counter()
+            reader.tokens(rows[:per_batch])  # numba compiles (or loads its disk cache) here, not timed
+            kernel = window_engine(args.engine)
+            print(
+                f"(c): {args.fasta_path} path, {kernel} kernel, ready in {time.perf_counter() - t:.2f} s; "
+                f"{args.rounds} interleaved rounds of every path, medians reported"
+            )
+            rounds = []
+            for index in range(args.rounds):
+                rounds.append([measure(name, make, args.seconds, args.max_batches) for name, make in paths])
+                speeds = ", ".join(f"{r.name[:3]} {r.mb_s:.0f} MB/s" for r in rounds[-1])
+                print(f"round {index + 1}: {speeds}")
             reader.close()
             if args.trace is not None and rt.tracer is not None:
                 rt.tracer.write_chrome_trace(args.trace)
@@ -457,24 +537,27 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             rt.close()
 
-        for r in results[1:]:
-            for x, y in zip(results[0].head, r.head, strict=False):
-                if not np.array_equal(x, y):
-                    sys.exit(f"{r.name}: batches differ from {results[0].name}")
-        base = results[0].mb_s
+        for results in rounds:
+            for r in results[1:]:
+                for x, y in zip(results[0].head, r.head, strict=False):
+                    if not np.array_equal(x, y):
+                        sys.exit(f"{r.name}: batches differ from {results[0].name}")
+        summary = summarize(rounds)
         print(
-            f"\n{'path':<28}{'batches':>8}{'MB/s':>9}{'CPU-s/GB':>10}{'first ms':>10}"
-            f"{'main µs/b':>11}{'vs (a)':>8}"
+            f"\nmedians of {len(rounds)} rounds:\n{'path':<28}{'batches':>8}{'MB/s':>9}{'CPU-s/GB':>10}"
+            f"{'CPU/(b)':>9}{'first ms':>10}{'main µs/b':>11}{'vs (a)':>8}"
         )
-        for r in results:
+        for row in summary:
             print(
-                f"{r.name:<28}{r.batches:>8}{r.mb_s:>9.0f}{r.cpu_s_per_gb:>10.2f}{r.first_ms:>10.1f}"
-                f"{r.main_us:>11.0f}{r.mb_s / base:>7.1f}x"
+                f"{row['name']:<28}{row['batches']:>8.0f}{row['mb_s']:>9.0f}{row['cpu_s_per_gb']:>10.2f}"
+                f"{row['cpu_vs_b']:>9.3f}{row['first_ms']:>10.1f}{row['main_us']:>11.0f}{row['vs_a']:>7.1f}x"
             )
-        worst_cpu = max(results[2].cpu_s_per_gb, results[3].cpu_s_per_gb)
-        fasta, cached = results[2].mb_s / base, results[3].mb_s / base
+        fasta, cached = summary[2], summary[3]
         print(
-            f"fasta_vs_dataloader={fasta:.1f} cache_vs_dataloader={cached:.1f} cpu_s_per_gb={worst_cpu:.2f}"
+            f"fasta_vs_dataloader={fasta['vs_a']:.1f} cache_vs_dataloader={cached['vs_a']:.1f} "
+            f"cpu_s_per_gb={max(fasta['cpu_s_per_gb'], cached['cpu_s_per_gb']):.2f} "
+            f"fasta_cpu_vs_dataloader0={fasta['cpu_vs_b']:.3f} "
+            f"cache_cpu_vs_dataloader0={cached['cpu_vs_b']:.3f}"
         )
     finally:
         if args.workdir is None:

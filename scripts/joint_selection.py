@@ -60,8 +60,11 @@ def simulate(sim_seed: int, out: Path) -> dict[str, Path]:
     return files
 
 
-def train(run_dir: Path, files: dict[str, Path], candidate: str, seed: int, epochs: int) -> Path:
-    """One training run (CSV log); returns its metrics.csv."""
+def train(
+    run_dir: Path, files: dict[str, Path], candidate: str, seed: int, epochs: int, monitor: str | None = None
+) -> Path:
+    """One training run (CSV log); returns its metrics.csv. `monitor`: the checkpoint rule
+    (the metric whose lowest value picks best.ckpt; default the config's, `val/loss`)."""
     metrics = run_dir / "csv" / "version_0" / "metrics.csv"
     if metrics.exists():
         return metrics
@@ -78,6 +81,7 @@ def train(run_dir: Path, files: dict[str, Path], candidate: str, seed: int, epoc
         "model.loss.grad_cosine_every=25",
         f"hydra.run.dir={run_dir}",
         *CANDIDATES[candidate],
+        *([f"callbacks.checkpoint.monitor={monitor}"] if monitor else []),
     ]
     # One torch thread: on a shared 2-core machine more threads oversubscribe and run many times slower.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -91,6 +95,8 @@ def epoch_rows(metrics: Path) -> list[dict[str, float]]:
     cosines: dict[int, list[float]] = {}
     with open(metrics) as handle:
         for row in csv.DictReader(handle):
+            if not row.get("epoch"):  # the learning-rate monitor's rows
+                continue
             epoch = int(float(row["epoch"]))
             if row.get("train/grad_cosine"):
                 cosines.setdefault(epoch, []).append(float(row["train/grad_cosine"]))

@@ -14,6 +14,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodel.config import CONFIG_DIR
+from seqmodel.data.intervals import overlapping_pairs
 from seqmodel.errors import SeqmodelInputError, run_cli
 from seqmodel.io.atomic import atomic_text, sequence_table_header, sequence_table_row
 from seqmodel.io.bed import read_bed
@@ -105,15 +106,14 @@ class RegionSink:
 
 def read_regions(path: str | os.PathLike) -> dict[str, list[tuple[int, int, int]]]:
     """BED intervals by chrom, as (start, end, line), sorted; overlaps are an error."""
+    intervals = list(read_bed(path, "regions file"))
+    for i, j in overlapping_pairs([(r.chrom, r.start, r.end) for r in intervals]):
+        first, second = sorted((intervals[i], intervals[j]), key=lambda r: r.line)
+        raise SeqmodelInputError(path, f"line {second.line}", f"region overlaps the one on line {first.line}")
     by_chrom: dict[str, list[tuple[int, int, int]]] = {}
-    for interval in read_bed(path, "regions file"):
+    for interval in intervals:
         by_chrom.setdefault(interval.chrom, []).append((interval.start, interval.end, interval.line))
-    for chrom, rows in by_chrom.items():
-        rows.sort()
-        for (_, prev_end, _), (start, _, line) in zip(rows, rows[1:], strict=False):
-            if start < prev_end:
-                raise SeqmodelInputError(path, f"line {line}", f"region overlaps the previous one on {chrom}")
-    return by_chrom
+    return {chrom: sorted(rows) for chrom, rows in by_chrom.items()}
 
 
 def region_records(

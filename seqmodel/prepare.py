@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqmodel.data.intervals import overlapping_pairs
 from seqmodel.data.splits import SPLITS, block_splits, check_disjoint
 from seqmodel.errors import ParameterError, SeqmodelInputError, argparse_flags, run_cli
 from seqmodel.io import alphabet
@@ -187,17 +188,16 @@ def gc_matched_background(
 
 def drop_overlaps(regions: Sequence[PreparedRegion]) -> tuple[list[PreparedRegion], list[PreparedRegion]]:
     """(kept, dropped): a region overlapping one kept before it (in input order) is dropped."""
-    kept, dropped = [], []
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for region in regions:
-        key = chrom_key(region.chrom) if region.placed else f"contig {region.chrom}"
-        rows = spans.setdefault(key, [])
-        if any(s < region.end and region.start < e for s, e in rows):
-            dropped.append(region)
-            continue
-        rows.append((region.start, region.end))
-        kept.append(region)
-    return kept, dropped
+    spans = [(chrom_key(r.chrom) if r.placed else f"contig {r.chrom}", r.start, r.end) for r in regions]
+    partners: dict[int, list[int]] = {}
+    for i, j in overlapping_pairs(spans):
+        partners.setdefault(max(i, j), []).append(min(i, j))
+    dropped_at: set[int] = set()
+    for index in range(len(regions)):
+        if any(earlier not in dropped_at for earlier in partners.get(index, [])):
+            dropped_at.add(index)
+    kept = [r for i, r in enumerate(regions) if i not in dropped_at]
+    return kept, [r for i, r in enumerate(regions) if i in dropped_at]
 
 
 def fasta_text(regions: Sequence[PreparedRegion], splits: Sequence[str]) -> str:

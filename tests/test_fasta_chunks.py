@@ -4,6 +4,8 @@ format and runtime; BGZF block indexes; the errors."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import bgzf_blocks, inflate_members
-from seqmodel.io.fasta import load_fasta, load_fasta_tokens, read_fasta_chunks
+from seqmodel.io.fasta import fasta_window_tokens, load_fasta, load_fasta_tokens, read_fasta_chunks
 from seqmodel.io.genome import Genome
 from seqmodel.runtime import Runtime
 from tests.conftest import random_dna
@@ -196,3 +198,104 @@ def test_truncated_gzip_is_an_input_error_from_the_read_task(tmp_path, runtime):
     for rt in (None, runtime):
         with pytest.raises(SeqmodelInputError, match="corrupt or truncated gzip"):
             list(read_fasta_chunks(path, chunk_bytes=8192, runtime=rt))
+
+
+# --- fused window gathering: numba and numpy give the same tokens as slicing the records ----
+
+
+def write_mixed_fasta(path: Path, records: dict[str, tuple[str, int]], crlf: bool = False) -> list[tuple]:
+    """Records with their own line widths (CRLF line ends when asked), no newline at the very end;
+    returns the .fai fields (name, length, offset, line bases, line bytes)."""
+    end = b"\r\n" if crlf else b"\n"
+    text, fai = b"", []
+    for name, (seq, width) in records.items():
+        text += f">{name}".encode() + end
+        fai.append((name, len(seq), len(text), width, width + len(end)))
+        text += end.join(seq[i : i + width].encode() for i in range(0, len(seq), width)) + end
+    path.write_bytes(text[: -len(end)])
+    return fai
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_fused_fasta_windows_equal_record_slices_with_numba_and_numpy(tmp_path, crlf):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    seqs = {
+        "a": (random_dna(rng, 900).lower() + "NNNNRYKM" + random_dna(rng, 700), 60),
+        "b": (random_dna(rng, 333), 7),
+        "c": (random_dna(rng, 1001) + "nnnn" + random_dna(rng, 95), 61),
+        "d": (random_dna(rng, 250), 250),  # one line; the file's last record, no final newline
+    }
+    fai = write_mixed_fasta(tmp_path / "x.fa", seqs, crlf)
+    raw = np.memmap(tmp_path / "x.fa", dtype=np.uint8, mode="r")
+    arrays = tuple(np.array([f[i] for f in fai], dtype=np.int64) for i in (2, 1, 3, 4))
+    for window in (1, 50, 250):
+        for seed in range(4):
+            pick = np.random.default_rng(seed)
+            records = pick.integers(0, len(fai), 300)
+            starts = np.array([pick.integers(0, fai[r][1] - window + 1) for r in records])
+            starts[:4] = [fai[r][1] - window for r in records[:4]]  # records' (and the file's) last bases
+            expected = np.stack(
+                [
+                    alphabet.encode(seqs[fai[r][0]][0][s : s + window])
+                    for r, s in zip(records, starts, strict=True)
+                ]
+            )
+            for engine in ("numba", "numpy"):
+                tokens, problem = fasta_window_tokens(raw, records, starts, arrays, window, engine)
+                assert problem == -1, engine
+                np.testing.assert_array_equal(
+                    tokens, expected, err_msg=f"{engine} window {window} seed {seed}"
+                )
+
+
+def test_fused_fasta_windows_report_the_first_bad_window(tmp_path):
+    pytest.importorskip("numba")
+    fai = write_mixed_fasta(tmp_path / "x.fa", {"a": ("ACGT" * 30, 60), "b": ("ACGTXACGT" + "A" * 100, 60)})
+    raw = np.memmap(tmp_path / "x.fa", dtype=np.uint8, mode="r")
+    arrays = tuple(np.array([f[i] for f in fai], dtype=np.int64) for i in (2, 1, 3, 4))
+    for engine in ("numba", "numpy"):
+        cases = [
+            ([0, 0, 1], [0, 100, 0], 2),  # byte X in window 2
+            ([0, 0, 0], [0, 111, 5], 1),  # window 1 runs past its record
+            ([0, 2], [0, 0], 1),  # no record 2
+            ([0, 1, 0], [-1, 0, 0], 0),
+        ]
+        for records, starts, bad in cases:
+            tokens, problem = fasta_window_tokens(
+                raw, np.array(records), np.array(starts), arrays, 10, engine
+            )
+            assert problem == bad, (engine, records, starts)
+            if bad == 2:
+                assert tokens[2, 4] == alphabet.INVALID
+
+
+@pytest.fixture(scope="module")
+def bench_loader():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_loader.py"
+    spec = importlib.util.spec_from_file_location("bench_loader", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_bench_fused_fasta_batches_equal_the_two_task_path(tmp_path, bench_loader):
+    """The benchmark's fused pass (numba and numpy) gives the batches of its older read + tokenize."""
+    pytest.importorskip("numba")
+    plain = tmp_path / "genome.fa"
+    records = bench_loader.write_plain(None, 250_000, plain, seed=3)
+    for seed in (0, 1, 2):
+        pairs, _ = bench_loader.window_batches(records, 1000, 64, seed)
+        for engine in ("numba", "numpy"):
+            with bench_loader.FastaWindows(plain, 1000, engine) as reader:
+                rows = np.array([(reader.number[n], s) for n, s in pairs], dtype=np.int64)
+                for i in range(0, len(pairs), 64):
+                    old = reader.tokenize_rows(reader.read_rows(pairs[i : i + 64]))
+                    np.testing.assert_array_equal(reader.tokens(rows[i : i + 64]), old)
+                    np.testing.assert_array_equal(reader.tokens(pairs[i : i + 64]), old)
+            with bench_loader.FastaWindows(plain, 1000, engine) as reader, pytest.raises(SeqmodelInputError):
+                reader.tokens([(pairs[0][0], 10**9)])

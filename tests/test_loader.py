@@ -95,6 +95,50 @@ def test_assembled_windows_are_slices_or_their_reverse_complement(demo_dataset):
     assert 0.3 < flips / len(ids) < 0.7  # about half the windows are flipped
 
 
+def bits(batch: Batch) -> dict[str, np.ndarray]:
+    """A batch's arrays as raw bits (floats as integers: NaN payloads compared too)."""
+    out = {k: v.numpy().copy() for k, v in batch.tensors().items()}
+    return {k: v.view(np.int32) if v.dtype == np.float32 else v for k, v in out.items()}
+
+
+@pytest.mark.parametrize("truth_track", [True, False], ids=["true-rate", "rate-fill"])
+def test_fused_assembly_is_bit_identical_to_the_numpy_reference(demo_dataset, truth_track):
+    pytest.importorskip("numba")
+    dataset = demo_dataset
+    if not truth_track:  # no truth track: one value broadcast over every base (filled, not gathered)
+        dataset = load_dataset(
+            DEMO_DATA_DIR / "ctcf_demo.fa.gz", DEMO_DATA_DIR / "ctcf_demo.mutations.vcf.gz"
+        )
+        assert dataset.true_rate.strides == (0,)
+    padded = 0
+    for seed in (0, 1, 7, 12345):
+        for window, stride in ((250, 100), (1000, 700)):
+            fused, reference = (
+                WindowAssembler(dataset, window=window, stride=stride, rc_augment=True, seed=seed, engine=e)
+                for e in ("numba", "numpy")
+            )
+            ids = np.random.default_rng(seed).permutation(len(fused))[:200]
+            for epoch in (0, 3):
+                a, b = fused.assemble(ids, epoch), reference.assemble(ids, epoch)
+                padded += int((a.lengths < window).sum())
+                assert 0 < int(a.tokens.eq(alphabet.N).sum())  # N padding (and Ns) are in these batches
+                for key, value in bits(b).items():
+                    np.testing.assert_array_equal(bits(a)[key], value, err_msg=f"{key} seed {seed}")
+                # into a buffer-ring-like slot with more rows than the batch, as the loader does
+                slot = {
+                    k: torch.full((len(ids) + 3, *shape[1:]), 7).to(dtype)
+                    for k, (shape, dtype) in fused.fields(len(ids) + 3).items()
+                }
+                for key, value in bits(fused.assemble(ids, epoch, out=slot)).items():
+                    np.testing.assert_array_equal(value, bits(b)[key], err_msg=f"{key} in a slot")
+    assert padded > 0
+
+
+def test_assembler_engine_names_are_checked(demo_dataset):
+    with pytest.raises(ValueError, match="engine"):
+        WindowAssembler(demo_dataset, window=150, stride=100, rc_augment=True, seed=0, engine="cuda")
+
+
 def test_ring_allocations_stay_constant_and_every_slot_comes_back(demo_dataset):
     with Runtime(cpu_workers=2, io_workers=1) as rt:
         loader = make_loader(demo_dataset, rt, ring=True)

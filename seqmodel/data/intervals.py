@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from seqmodel.io.fasta import FastaRecord
 
@@ -65,3 +65,16 @@ class RecordLocator:
                         )
                     )
         return hits
+
+
+def overlapping_pairs(intervals: Sequence[tuple[str, int, int]]) -> Iterator[tuple[int, int]]:
+    """Index pairs `(i, j)` of the `(chrom, start, end)` intervals (0-based half-open) that
+    overlap, found by one sweep in (chrom, start) order: `i` is the one that starts first."""
+    order = sorted(range(len(intervals)), key=lambda k: intervals[k])
+    active: list[int] = []  # intervals on the sweep's chrom that end past the current start
+    for j in order:
+        chrom, start, _ = intervals[j]
+        active = [i for i in active if intervals[i][0] == chrom and intervals[i][2] > start]
+        for i in active:
+            yield i, j
+        active.append(j)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seqmodel.data.intervals import overlapping_pairs
 from seqmodel.errors import ParameterError, SeqmodelInputError
 from seqmodel.io.genome import chrom_key
 
@@ -74,22 +75,16 @@ def block_splits(
 
 def check_disjoint(groups: Mapping[str, Sequence[Interval]]) -> None:
     """Raise SeqmodelInputError naming two records when records of different groups overlap."""
-    rows = sorted(
-        (chrom_key(chrom), start, end, record_id, name)
-        for name, intervals in groups.items()
-        for chrom, start, end, record_id in intervals
-    )
-    reach: dict[str, tuple[str, int, str]] = {}  # group -> (chrom key, furthest end, its record)
-    for chrom, start, end, record_id, name in rows:
-        for other, (other_chrom, other_end, other_id) in reach.items():
-            if other != name and other_chrom == chrom and other_end > start:
-                raise SeqmodelInputError(
-                    None,
-                    None,
-                    f"{name} record {record_id} overlaps {other} record {other_id}: splits must not overlap",
-                )
-        if name not in reach or reach[name][0] != chrom or reach[name][1] < end:
-            reach[name] = (chrom, end, record_id)
+    rows = [(name, record_id) for name, intervals in groups.items() for *_, record_id in intervals]
+    spans = [(chrom_key(c), start, end) for intervals in groups.values() for c, start, end, _ in intervals]
+    for i, j in overlapping_pairs(spans):
+        (first, first_id), (second, second_id) = rows[j], rows[i]
+        if first != second:
+            raise SeqmodelInputError(
+                None,
+                None,
+                f"{first} record {first_id} overlaps {second} record {second_id}: splits must not overlap",
+            )
 
 
 def record_splits(
