@@ -16,6 +16,10 @@ from seqmodel.errors import SeqmodelInputError, run_cli
 
 log = logging.getLogger(__name__)
 
+# The key of `train`'s metrics that holds the checkpoint callback's best monitored score
+# (`callbacks.checkpoint.monitor` at checkpoints/best.ckpt): what `seqmodel-train` returns to a sweeper.
+BEST_SCORE = "best_score"
+
 # The config key behind each library parameter that can be refused (see errors.ParameterError).
 CONFIG_KEYS = {
     "cell": "model.trunk.cell",
@@ -69,7 +73,8 @@ def configure_cuda(cuda_cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and test) the model described by `cfg`; returns the final metrics."""
+    """Fit (and test) the model described by `cfg`; returns the final metrics, and under
+    BEST_SCORE the checkpoint callback's best monitored value when there is one."""
     import lightning as L
 
     from seqmodel.data.datamodule import SeqDataModule
@@ -114,7 +119,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, run_dir), weights_only=True
     )
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint else ""
+    monitor = checkpoint.monitor if checkpoint else None
+    if monitor and checkpoint.best_model_score is not None:
+        metrics[BEST_SCORE] = float(checkpoint.best_model_score)
     last = next((c.last_model_path for c in callbacks if isinstance(c, LastCheckpoint)), "")
     if cfg.test and best:
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
@@ -123,6 +132,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         print(f"run directory: {run_dir}")
         print(f"best checkpoint: {best}")
+        if BEST_SCORE in metrics:
+            print(f"best {monitor}: {metrics[BEST_SCORE]}")
         print(f"last checkpoint: {last}")
         for logger in loggers:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "dir"):
@@ -134,8 +145,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    """What a sweeper optimises: the best value of `callbacks.checkpoint.monitor` over the
+    validation epochs (the score of checkpoints/best.ckpt), or None without a validation
+    (no checkpoint callback, or `trainer.fast_dev_run`, which turns checkpointing off)."""
     metrics = run_cli(lambda: train(cfg), CONFIG_KEYS)
-    return metrics.get("val/loss")
+    return metrics.get(BEST_SCORE)
 
 
 def main() -> None:
