@@ -66,6 +66,58 @@ def interval(values: list[float]) -> str:
     return f"{x.mean():.4f} [{x.mean() - half:.4f}, {x.mean() + half:.4f}]"
 
 
+def summarise(out: Path, joint: str) -> str:
+    """Markdown: per arm, mean [95 % t-interval] over the runs found under `out`; then the paired
+    joint-minus-per-base-only differences; then the calibration bins of every run."""
+    runs: dict[tuple[int, int], dict[str, dict]] = {}
+    for path in sorted(out.glob("sim*/*_seed*/results.json")):
+        candidate, seed = path.parent.name.rsplit("_seed", 1)
+        arm = "base_only" if candidate == "base_only" else "joint" if candidate == joint else None
+        if arm:
+            runs.setdefault((int(path.parent.parent.name[3:]), int(seed)), {})[arm] = json.loads(
+                path.read_text()
+            )
+    lines = [
+        "| metric | " + f"joint ({joint}) | per-base only | joint - per-base only (paired) |",
+        "|---|---|---|---|",
+    ]
+    pairs = [r for r in runs.values() if len(r) == 2]
+    for metric in METRICS:
+        values = {
+            arm: [r[arm]["model"].get(metric) for r in runs.values() if arm in r]
+            for arm in ("joint", "base_only")
+        }
+        diffs = [
+            r["joint"]["model"][metric] - r["base_only"]["model"][metric]
+            for r in pairs
+            if r["joint"]["model"].get(metric) is not None and r["base_only"]["model"].get(metric) is not None
+        ]
+        joint_cell, base_cell = interval(values["joint"]), interval(values["base_only"])
+        lines.append(f"| {metric} | {joint_cell} | {base_cell} | {interval(diffs)} |")
+    for baseline in ("oracle", "kmer3_pwm", "kmer7", "kmer3"):
+        # Baselines do not depend on the arm: one value per (simulation, training) seed.
+        values = [next(iter(r.values())).get(baseline, {}).get("per_base_auprc") for r in runs.values()]
+        lines.append(f"| {baseline} per_base_auprc | {interval(values)} | | |")
+    closure = {
+        arm: [r[arm].get("gap_closure_vs_kmer7") for r in runs.values() if arm in r]
+        for arm in ("joint", "base_only")
+    }
+    joint_cell, base_cell = interval(closure["joint"]), interval(closure["base_only"])
+    lines.append(f"| gap closure vs kmer7 (AUPRC) | {joint_cell} | {base_cell} | |")
+    lines.append(f"\nruns: {sorted(runs)} (simulation seed, training seed); paired: {len(pairs)}")
+    lines.append("\nObserved / expected per bin of predicted rate (bins with >= 100 expected carriers):")
+    for key, arms in sorted(runs.items()):
+        for arm, result in sorted(arms.items()):
+            bins = result["model"].get("calibration", {}).get("all") or []
+            ratios = [
+                f"{b['ratio']:.2f}"
+                for b in bins
+                if (b.get("expected") or 0) >= 100 and b.get("ratio") is not None
+            ]
+            lines.append(f"- sim {key[0]} seed {key[1]} {arm}: " + " ".join(ratios))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,7 +131,11 @@ def main() -> None:
         "--only", choices=["joint", "base_only"], help="run one arm only (to run two in parallel)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "joint_final")
+    parser.add_argument("--summarise", action="store_true", help="only print the table of the runs in --out")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise(args.out, args.joint))
+        return
     arms = {"joint": args.joint, "base_only": "base_only"}
     if args.only:
         arms = {args.only: arms[args.only]}
