@@ -91,8 +91,8 @@ def test_two_trial_optuna_sweep_optimises_the_best_checkpoint_score(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Directions: ['minimize']" in result.stdout
-    # Each trial prints the value it returns: the best val/loss, the score of its best.ckpt.
-    scores = [float(s) for s in re.findall(r"^best val/loss: (\S+)$", result.stdout, re.MULTILINE)]
+    # Each trial prints the value it returns: the best val/base_loss, the score of its best.ckpt.
+    scores = [float(s) for s in re.findall(r"^best val/base_loss: (\S+)$", result.stdout, re.MULTILINE)]
     assert len(scores) == 2, result.stdout[-3000:]
     for trial, score in zip(("0", "1"), scores, strict=True):
         ckpt = sweep_dir / trial / "checkpoints" / "best.ckpt"
