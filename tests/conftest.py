@@ -76,3 +76,29 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def save_untrained_checkpoint():
+    """A function saving a checkpoint of an untrained network the way seqmodel-train saves one:
+    save(path, model settings, window, class names) -> path."""
+    return _save_untrained_checkpoint
+
+
+def _save_untrained_checkpoint(path: Path, model: dict, window: int, classes: list[str]) -> Path:
+    import torch
+
+    from seqmodel.models.checkpoint import CHECKPOINT_FORMAT
+    from seqmodel.models.network import SeqModel
+
+    torch.manual_seed(0)
+    network = SeqModel(num_classes=len(classes), **model)
+    hyper_parameters = {
+        "model": model,
+        "num_classes": len(classes),
+        "data_info": {"format": CHECKPOINT_FORMAT, "window": window, "classes": classes, "genomes": 1},
+        "loss": {"base": "binomial"},
+    }
+    state = {f"model.{key}": value for key, value in network.state_dict().items()}
+    torch.save({"hyper_parameters": hyper_parameters, "state_dict": state}, path)
+    return path

@@ -23,8 +23,7 @@ from seqmodel.config import CONFIG_DIR
 from seqmodel.errors import run_cli
 from seqmodel.io import alphabet
 from seqmodel.io.vcf import InfoField, VcfReader, write_vcf
-from seqmodel.models.checkpoint import CHECKPOINT_FORMAT, load_trained_model
-from seqmodel.models.network import SeqModel
+from seqmodel.models.checkpoint import load_trained_model
 from seqmodel.models.predictor import RecordPredictor
 from seqmodel.score_variants import FLAGS, info_ids, score_variants, site_window
 
@@ -49,20 +48,11 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint of an untrained tiny model, saved the way seqmodel-train saves one."""
-    torch.manual_seed(0)
-    network = SeqModel(num_classes=2, **MODEL)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    hyper_parameters = {
-        "model": MODEL,
-        "num_classes": 2,
-        "data_info": {"format": CHECKPOINT_FORMAT, "window": WINDOW, "classes": ["bg", "peak"], "genomes": 1},
-        "loss": {"base": "binomial"},
-    }
-    state = {f"model.{key}": value for key, value in network.state_dict().items()}
-    torch.save({"hyper_parameters": hyper_parameters, "state_dict": state}, path)
-    return path
+def checkpoint(tmp_path_factory, save_untrained_checkpoint) -> Path:
+    """A checkpoint of an untrained tiny model."""
+    return save_untrained_checkpoint(
+        tmp_path_factory.mktemp("model") / "tiny.ckpt", MODEL, WINDOW, ["bg", "peak"]
+    )
 
 
 @pytest.fixture(scope="module")

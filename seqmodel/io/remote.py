@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from seqmodel.errors import SeqmodelInputError, require_file
@@ -77,15 +78,15 @@ def _filesystem(url: str):
         raise SeqmodelInputError(url, None, f"cannot open this URL ({error})") from None
 
 
-class RangeReader:
+class RangeReader(ABC):
     """Bytes of one file by range. name: the path or URL that errors name; size: its length."""
 
     name: Path | str
     size: int
 
+    @abstractmethod
     def pread(self, size: int, offset: int) -> bytes:
         """Up to `size` bytes from `offset` (fewer at the end of the file)."""
-        raise NotImplementedError
 
     def read_all(self) -> bytes:
         return self.pread(self.size, 0)
