@@ -25,15 +25,6 @@ from seqmodel.models.network import SeqModel
 from seqmodel.models.predictor import RecordPredictor
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one intra-op thread (several contend on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_network(cell: str = "lstm", pooling: str = "attention", seed: int = 0) -> SeqModel:
     torch.manual_seed(seed)
     return SeqModel(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 
 from seqmodel.config import CONFIG_DIR
@@ -26,15 +25,6 @@ MODEL = {
     "per_base_head": {"hidden": 4},
     "pooled_head": {"hidden": 4, "pooling": "attention"},
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one intra-op thread (several contend on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

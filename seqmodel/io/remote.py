@@ -10,6 +10,7 @@ the URL; a missing one is a one-line "not found".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -170,14 +171,18 @@ def _reason(error: BaseException) -> str:
 
 def _store(path: Path, data: bytes) -> None:
     """Write a cached range atomically (readers in other threads / processes see all or nothing)."""
-    try:
+    # A cache that cannot be written only costs the next read: failures are not errors.
+    tmp = None
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except OSError:
-        pass  # a cache that cannot be written only costs the next read
+        tmp = None
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def open_reader(path: str | os.PathLike, what: str = "input file") -> RangeReader:
