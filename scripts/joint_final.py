@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from joint_selection import CANDIDATES, PREPARED, ROOT, simulate, train
+from joint_selection import CANDIDATES, DATASETS, ROOT, Dataset, simulate, train
 from scipy import stats
 
 METRICS = (
@@ -33,21 +33,21 @@ METRICS = (
 )
 
 
-def evaluate(run_dir: Path, files: dict[str, Path], hits: Path) -> dict:
+def evaluate(run_dir: Path, files: dict[str, Path], hits: Path, dataset: Dataset) -> dict:
     """seqmodel-evaluate of the run's best checkpoint on the test split (cached in results.json)."""
     output = run_dir / "results.json"
     if not output.exists():
         command = [
             *(sys.executable, "-m", "seqmodel.evaluate"),
             f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}",
-            f"data.fasta={PREPARED / 'regions.fa.gz'}",
+            f"data.fasta={dataset.prepared / 'regions.fa.gz'}",
             "data.split_from_headers=true",
             f"data.mutations={files['mutations']}",
             f"data.true_rate={files['true_rate']}",
             f"hits={hits}",
             f"baselines.pwm_motifs={ROOT / 'data' / 'jaspar2024_selected.jaspar'}",
-            "baselines.pwm_motif_id=MA0139.1",
-            "baselines.pwm_hit_threshold=12",
+            f"baselines.pwm_motif_id={dataset.motif_id}",
+            f"baselines.pwm_hit_threshold={dataset.motif_threshold}",
             f"calibration_plot={run_dir / 'calibration.png'}",
             f"output={output}",
             f"hydra.run.dir={run_dir / 'evaluate'}",
@@ -98,6 +98,8 @@ def summarise(out: Path, joint: str) -> str:
         # Baselines do not depend on the arm: one value per (simulation, training) seed.
         values = [next(iter(r.values())).get(baseline, {}).get("per_base_auprc") for r in runs.values()]
         lines.append(f"| {baseline} per_base_auprc | {interval(values)} | | |")
+    pwm = [next(iter(r.values())).get("pwm", {}).get("sequence_auroc") for r in runs.values()]
+    lines.append(f"| pwm sequence_auroc | {interval(pwm)} | | |")
     closure = {
         arm: [r[arm].get("gap_closure_vs_kmer7") for r in runs.values() if arm in r]
         for arm in ("joint", "base_only")
@@ -105,6 +107,13 @@ def summarise(out: Path, joint: str) -> str:
     joint_cell, base_cell = interval(closure["joint"]), interval(closure["base_only"])
     lines.append(f"| gap closure vs kmer7 (AUPRC) | {joint_cell} | {base_cell} | |")
     lines.append(f"\nruns: {sorted(runs)} (simulation seed, training seed); paired: {len(pairs)}")
+    joint_seq = [r["joint"]["model"].get("sequence_auroc") for r in runs.values() if "joint" in r]
+    lines.append(
+        "joint sequence AUROC per run: "
+        + " ".join(f"{v:.3f}" for v in joint_seq if v is not None)
+        + "; PWM scan per run: "
+        + " ".join(f"{v:.3f}" for v in pwm if v is not None)
+    )
     lines.append("\nObserved / expected per bin of predicted rate (bins with >= 100 expected carriers):")
     for key, arms in sorted(runs.items()):
         for arm, result in sorted(arms.items()):
@@ -122,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--dataset", choices=DATASETS, default="ctcf")
     parser.add_argument("--joint", default="joint", choices=[c for c in CANDIDATES if c != "base_only"])
     parser.add_argument("--sim-seeds", type=int, nargs="+", default=[21, 22])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -136,18 +146,19 @@ def main() -> None:
     if args.summarise:
         print(summarise(args.out, args.joint))
         return
+    dataset = DATASETS[args.dataset]
     arms = {"joint": args.joint, "base_only": "base_only"}
     if args.only:
         arms = {args.only: arms[args.only]}
     rows = []
     for sim_seed in args.sim_seeds:
         sim_dir = args.out / f"sim{sim_seed}"
-        files = simulate(sim_seed, sim_dir)
+        files = simulate(sim_seed, sim_dir, dataset)
         for seed in args.seeds:
             for arm, candidate in arms.items():
                 run_dir = sim_dir / f"{candidate}_seed{seed}"
-                train(run_dir, files, candidate, seed, args.epochs, monitor=args.monitor)
-                results = evaluate(run_dir, files, sim_dir / "hits.bed")
+                train(run_dir, files, candidate, seed, args.epochs, monitor=args.monitor, dataset=dataset)
+                results = evaluate(run_dir, files, sim_dir / "hits.bed", dataset)
                 row = {"sim_seed": sim_seed, "seed": seed, "arm": arm, "candidate": candidate}
                 row |= {m: results["model"].get(m) for m in METRICS}
                 for baseline in ("oracle", "kmer3_pwm", "kmer7"):

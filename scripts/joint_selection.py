@@ -22,13 +22,28 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PREPARED = ROOT / "data" / "prepared" / "ctcf"
 MIX = "SBS1=0.1,SBS2=0.2,SBS3=0.3,SBS5=0.2,SBS13=0.2"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A prepared set (scripts/prepare_results_data.sh) and the motif its hotspots are planted at."""
+
+    prepared: Path
+    motif_id: str
+    motif_threshold: float  # log2-odds bits: a hit above it is a hotspot (x 20)
+
+
+DATASETS = {
+    "ctcf": Dataset(ROOT / "data" / "prepared" / "ctcf", "MA0139.1", 12),
+    "p73": Dataset(ROOT / "data" / "prepared" / "p73", "MA0106.3", 10),
+}
 CANDIDATES = {
     "joint": ["model.pooled_head.trunk_grad_scale=1.0"],
     "joint_scale0.1": ["model.pooled_head.trunk_grad_scale=0.1"],
@@ -39,19 +54,19 @@ RULES = ("val/loss", "val/base_loss")
 REPORTED = ("val/base_loss", "val/base_auprc", "val/base_auroc", "val/pearson_true_rate", "val/seq_auroc")
 
 
-def simulate(sim_seed: int, out: Path) -> dict[str, Path]:
-    """Mutations and the true rate on the CTCF regions for one simulation seed."""
+def simulate(sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"]) -> dict[str, Path]:
+    """Mutations and the true rate on the dataset's regions for one simulation seed."""
     files = {"mutations": out / "mutations.vcf.gz", "true_rate": out / "true_rate.bedgraph.gz"}
     if all(path.exists() for path in files.values()):
         return files
     out.mkdir(parents=True, exist_ok=True)
     command = [
         *(sys.executable, "-m", "seqmodel.simulate_cli"),
-        *("--fasta", str(PREPARED / "regions.fa.gz")),
+        *("--fasta", str(dataset.prepared / "regions.fa.gz")),
         *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", MIX),
         *("--mean-rate", "5e-4", "--genomes", "100", "--seed", str(sim_seed)),
-        *("--motifs", str(ROOT / "data" / "jaspar2024_selected.jaspar"), "--motif-id", "MA0139.1"),
-        *("--motif-threshold", "12", "--motif-factor", "20"),
+        *("--motifs", str(ROOT / "data" / "jaspar2024_selected.jaspar"), "--motif-id", dataset.motif_id),
+        *("--motif-threshold", str(dataset.motif_threshold), "--motif-factor", "20"),
         *("--regional-cv", "0.27", "--regional-scale", "1000000"),
         *("--out-vcf", str(files["mutations"]), "--out-rate", str(files["true_rate"])),
         *("--out-hits", str(out / "hits.bed")),
@@ -61,7 +76,13 @@ def simulate(sim_seed: int, out: Path) -> dict[str, Path]:
 
 
 def train(
-    run_dir: Path, files: dict[str, Path], candidate: str, seed: int, epochs: int, monitor: str | None = None
+    run_dir: Path,
+    files: dict[str, Path],
+    candidate: str,
+    seed: int,
+    epochs: int,
+    monitor: str | None = None,
+    dataset: Dataset = DATASETS["ctcf"],
 ) -> Path:
     """One training run (CSV log); returns its metrics.csv. `monitor`: the checkpoint rule
     (the metric whose lowest value picks best.ckpt; default the config's, `val/loss`)."""
@@ -70,7 +91,7 @@ def train(
         return metrics
     command = [
         *(sys.executable, "-m", "seqmodel.train"),
-        f"data.fasta={PREPARED / 'regions.fa.gz'}",
+        f"data.fasta={dataset.prepared / 'regions.fa.gz'}",
         "data.split_from_headers=true",
         f"data.mutations={files['mutations']}",
         f"data.true_rate={files['true_rate']}",

@@ -28,13 +28,13 @@ evaluate() {  # evaluate <experiment> <overrides...>
     hydra.run.dir="$RUNS/$experiment/evaluate" output="$RUNS/$experiment/results.json" "$@" "${EVAL_ARGS[@]}"
 }
 for experiment in ctcf_joint ctcf_base_only ctcf_seq_only; do
-  evaluate "$experiment" data=ctcf_regional held_out=data/prepared/ctcf/test.fa.gz \
+  evaluate "$experiment" data=ctcf_regional \
     hits=data/ctcf_demo.ctcf_hits.bed \
-    baselines.pwm_motifs=data/jaspar2024_selected.jaspar baselines.pwm_motif_id=MA0139.1
+    baselines.pwm_motifs=data/jaspar2024_selected.jaspar baselines.pwm_motif_id=MA0139.1 baselines.pwm_hit_threshold=12
 done
-evaluate p73_joint data=p73_regional held_out=data/prepared/p73/test.fa.gz hits=data/prepared/p73/hits.bed \
-  baselines.pwm_motifs=data/jaspar2024_selected.jaspar baselines.pwm_motif_id=MA0106.3
-evaluate chr20_joint data=chr20_tiles held_out=data/prepared/chr20/test.fa.gz hits=data/prepared/chr20/hits.bed \
+evaluate p73_joint data=p73_regional hits=data/prepared/p73/hits.bed \
+  baselines.pwm_motifs=data/jaspar2024_selected.jaspar baselines.pwm_motif_id=MA0106.3 baselines.pwm_hit_threshold=10
+evaluate chr20_joint data=chr20_tiles hits=data/prepared/chr20/hits.bed \
   real_mutations=data/prepared/chr20/mutations.vcf.gz
 
 "$PYTHON" scripts/results_tables.py "$RUNS" > "$RUNS/tables.md"
