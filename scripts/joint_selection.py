@@ -54,7 +54,9 @@ RULES = ("val/loss", "val/base_loss")
 REPORTED = ("val/base_loss", "val/base_auprc", "val/base_auroc", "val/pearson_true_rate", "val/seq_auroc")
 
 
-def simulate(sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"]) -> dict[str, Path]:
+def simulate(
+    sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"], mix: str = MIX
+) -> dict[str, Path]:
     """Mutations and the true rate on the dataset's regions for one simulation seed."""
     files = {"mutations": out / "mutations.vcf.gz", "true_rate": out / "true_rate.bedgraph.gz"}
     if all(path.exists() for path in files.values()):
@@ -63,7 +65,7 @@ def simulate(sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"]) -> d
     command = [
         *(sys.executable, "-m", "seqmodel.simulate_cli"),
         *("--fasta", str(dataset.prepared / "regions.fa.gz")),
-        *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", MIX),
+        *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", mix),
         *("--mean-rate", "5e-4", "--genomes", "100", "--seed", str(sim_seed)),
         *("--motifs", str(ROOT / "data" / "jaspar2024_selected.jaspar"), "--motif-id", dataset.motif_id),
         *("--motif-threshold", str(dataset.motif_threshold), "--motif-factor", "20"),

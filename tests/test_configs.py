@@ -78,7 +78,7 @@ def test_data_options_share_every_key():
     assert len({frozenset(k) for k in keys.values()}) == 1, keys
     cfg = config("train", "data=ctcf_regional", "data.token_cache=/x")
     assert cfg.data.token_cache == "/x"
-    assert cfg.data.test_fraction == 0.0  # the option's own value is kept
+    assert cfg.data.split_from_headers  # the option's own value is kept
     assert config("evaluate", "ckpt_path=m", "data=p73_regional", "data.split_from_headers=true").data[
         "split_from_headers"
     ]
@@ -142,7 +142,7 @@ def test_default_data_paths_are_the_demo_files_wherever_the_command_runs(tmp_pat
         assert Path(data[key]).is_absolute() and Path(data[key]).is_file(), data[key]
         assert Path(data[key]).parent == DEMO_DATA_DIR
     regional = config("train", "data=ctcf_regional").data
-    assert regional.fasta == str(prepared_data_dir() / "ctcf" / "train.fa.gz")
+    assert regional.fasta == str(prepared_data_dir() / "ctcf" / "regions.fa.gz")
     # a path given by the user stays as given: relative to the working directory (no chdir)
     assert config("train", "data.fasta=my.fa").data.fasta == "my.fa"
 
