@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import time
+import urllib.error
+import urllib.request
 from itertools import islice
 from pathlib import Path
 
@@ -42,15 +45,31 @@ def served(tmp_path_factory):
 
 
 def test_server_answers_ranges_and_404(served):
-    import urllib.error
-    import urllib.request
-
     server, folder = served
     request = urllib.request.Request(server.url("x.fa.gz"), headers={"Range": "bytes=10-19"})
     with urllib.request.urlopen(request, timeout=10) as reply:
         assert reply.status == 206 and reply.read() == (folder / "x.fa.gz").read_bytes()[10:20]
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(server.url("missing.fa"), timeout=10)
+
+
+def test_latency_is_a_real_sleep_before_every_request(tmp_path):
+    (tmp_path / "x.bin").write_bytes(bytes(5000))
+    latency = 0.05
+    with RangeServer(tmp_path, latency=latency) as server:
+        with remote.open_reader(server.url("x.bin")) as reader:
+            start = time.monotonic()
+            for offset in range(0, 5000, 1000):
+                reader.pread(1000, offset)
+            elapsed = time.monotonic() - start
+        assert server.requests == server.sleeps >= 6  # the size check, then five ranged reads
+        assert server.shortest_sleep >= latency
+        assert elapsed >= 5 * latency
+
+        server.latency = 0.0  # the benchmark changes it between runs
+        with urllib.request.urlopen(server.url("x.bin"), timeout=10) as reply:
+            assert reply.read() == bytes(5000)
+        assert server.requests == server.sleeps + 1
 
 
 def test_fasta_blocks_over_http_equal_the_local_file(served):

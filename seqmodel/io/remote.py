@@ -6,6 +6,11 @@ sources run on the runtime's I/O tasks, so a slow store keeps many reads in flig
 ranges can be kept in a local cache folder (`set_cache_dir`, from `data.cache_dir`), one file
 per range read, keyed by the URL, its size and its ETag / modification time. Every error names
 the URL; a missing one is a one-line "not found".
+
+A range read that fails on the way (a dropped connection, a body cut short, a timeout, a 5xx)
+is sent again, up to READ_ATTEMPTS times in all with a doubling pause; one that keeps failing is
+a SeqmodelInputError naming the URL and the byte range. Fewer bytes than asked for (the range
+ends at or before the file's end) are never returned as data, and only a whole range is cached.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import io
 import os
 import re
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -24,6 +30,9 @@ from seqmodel.errors import SeqmodelInputError, require_file
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 _cache = {"dir": None}
+
+READ_ATTEMPTS = 4
+RETRY_PAUSE_S = 0.1  # before the second attempt; doubled before each one after
 
 
 def is_url(path: object) -> bool:
@@ -146,23 +155,48 @@ class RemoteReader(RangeReader):
         cached = self._cache_path(lo, hi)
         if cached is not None and cached.is_file():
             return cached.read_bytes()
-        try:
-            data = self.fs.cat_file(self.inner, start=lo, end=hi)
-        except Exception as error:  # noqa: BLE001 - network errors of any filesystem
-            raise SeqmodelInputError(
-                self.name, f"bytes {lo}-{hi}", f"cannot read ({_reason(error)})"
-            ) from None
-        if len(data) != hi - lo:
-            raise SeqmodelInputError(
-                self.name, f"bytes {lo}-{hi}", f"got {len(data)} bytes: the server ignored the range"
-            )
+        data = self._fetch(lo, hi)
         if cached is not None:
             _store(cached, data)
         return data
 
+    def _fetch(self, lo: int, hi: int) -> bytes:
+        """Bytes [lo, hi) from the store, all of them, sent again while the failure may pass."""
+        where = f"bytes {lo}-{hi}"
+        for attempt in range(READ_ATTEMPTS):
+            if attempt:
+                time.sleep(RETRY_PAUSE_S * 2 ** (attempt - 1))
+            try:
+                data = self.fs.cat_file(self.inner, start=lo, end=hi)
+            except Exception as error:  # noqa: BLE001 - network errors of any filesystem
+                if isinstance(error, FileNotFoundError):  # its text is only the URL again
+                    raise SeqmodelInputError(self.name, where, "gone since it was opened") from None
+                if not _may_pass(error):
+                    raise SeqmodelInputError(self.name, where, f"cannot read ({_reason(error)})") from None
+                failure = _reason(error)
+                continue
+            if len(data) == hi - lo:
+                return data
+            if len(data) > hi - lo:
+                raise SeqmodelInputError(
+                    self.name, where, f"got {len(data)} bytes: the server ignored the range"
+                )
+            # hi is within the file, so a short body is a connection that closed early, never data.
+            failure = f"the connection closed after {len(data)} of {hi - lo} bytes"
+        raise SeqmodelInputError(self.name, where, f"cannot read in {READ_ATTEMPTS} attempts ({failure})")
+
     def _cache_path(self, lo: int, hi: int) -> Path | None:
         root = _cache["dir"]
         return None if root is None else root / self.key / f"{lo}-{hi}"
+
+
+def _may_pass(error: Exception) -> bool:
+    """Whether sending a failed read again may succeed: not for a missing file, a refused
+    permission or another 4xx answer (an aiohttp response error carries its HTTP `status`)."""
+    if isinstance(error, (FileNotFoundError, PermissionError)):
+        return False
+    status = getattr(error, "status", None)
+    return not (isinstance(status, int) and 400 <= status < 500 and status not in (408, 429))
 
 
 def _reason(error: BaseException) -> str:
