@@ -86,8 +86,11 @@ def test_genotypes_count_carriers_per_alt_and_samples_are_the_genomes(tmp_path):
             "chr1\t10\t.\tA\tC\t.\tPASS\t.\tGT:AD:DP\t0/1:3,4:7\t1|1\t./.:.:.\t.\t0",
             # Multi-allelic: each ALT counts the samples holding its allele index.
             "chr1\t20\t.\tG\tT,C\t.\tPASS\t.\tGT\t1/2\t2|2\t1\t0/0\t2/.",
-            # AC wins over genotypes; a `.` AC value falls back to them.
-            "chr1\t30\t.\tT\tA,G\t.\tPASS\tAC=7,.\tGT\t1/2\t0|2\t.\t0\t0",
+            # AC wins over genotypes and counts against the called alleles (6 here, no AN);
+            # a `.` AC value falls back to the genotypes, counted against the samples.
+            "chr1\t30\t.\tT\tA,G\t.\tPASS\tAC=4,.\tGT\t1/2\t0|2\t.\t0\t0",
+            # GT carriers are samples: AN (alleles) is not their denominator.
+            "chr1\t35\t.\tT\tA\t.\tPASS\tAN=10\tGT\t0/1\t1/1\t0/0\t0/0\t0/0",
             # FORMAT without GT: one carrier per line.
             "chr1\t40\t.\tC\tG\t.\tPASS\t.\tDP\t3\t4\t5\t6\t7",
             "chr1\t50\t.\tC\tG\t.\tPASS\tAN=9\t.\t.\t.\t.\t.\t.",
@@ -101,8 +104,9 @@ def test_genotypes_count_carriers_per_alt_and_samples_are_the_genomes(tmp_path):
         (10, "C", 2, 5),
         (20, "T", 2, 5),
         (20, "C", 3, 5),
-        (30, "A", 7, 5),
+        (30, "A", 4, 6),
         (30, "G", 2, 5),
+        (35, "A", 2, 5),
         (40, "G", 1, 5),
         (50, "G", 1, 9),
     ]

@@ -32,8 +32,10 @@ Policy:
 - Carriers of an SNV: the record's `AC` value for that ALT (AC is Number=A); where there is
   none (no AC, or `.`), the number of samples whose GT holds that ALT's allele index; where
   there are no genotypes, 1 per record.
-- Genomes: the record's `AN` (alleles: two per diploid sample); else the number of sample
-  columns; else None (the caller supplies a default).
+- Genomes: counted in the same unit as the carriers, so that carriers / genomes is a rate.
+  Carriers from `AC` (alleles): the record's `AN`, else the alleles called in GT, else None.
+  Carriers from GT (samples): the number of sample columns. One per record: the record's `AN`,
+  else the number of sample columns, else None (the caller supplies a default).
 
 At the end of each pass the skip counts are logged (INFO, with the file name) and kept in
 `VcfReader.skipped`.
@@ -262,16 +264,22 @@ class VcfReader:
                 if "AC=" in info or "AN=" in info:
                     ac, an = _info_counts(path, number, info, alt.count(",") + 1)
                 samples = fields[8].count("\t") if len(fields) > 8 else 0
-                genomes = an if an is not None else (samples or None)
                 carriers = None
                 if samples and (ac is None or None in ac):
                     carriers = _genotype_carriers(fields[8], [call[0] for call in calls])
+                allele_genomes = an
+                if an is None and samples and ac is not None:
+                    allele_genomes = _called_alleles(fields[8])
                 self.snvs += len(calls)
                 start = pos - 1
                 for index, offset, r, a in calls:
                     count = None if ac is None else ac[index - 1]
-                    if count is None:
-                        count = 1 if carriers is None else carriers[index]
+                    if count is not None:
+                        genomes = allele_genomes
+                    elif carriers is not None:
+                        count, genomes = carriers[index], samples
+                    else:
+                        count, genomes = 1, an if an is not None else (samples or None)
                     yield Snv(chrom, start + offset, r, a, count, genomes, number)
         if number == 0:
             raise SeqmodelInputError(path, None, "empty file: not a VCF")
@@ -343,6 +351,22 @@ def _genotype_carriers(format_and_samples: str, indices: list[int]) -> dict[int,
             if index is not None:
                 counts[index] += 1
     return counts
+
+
+def _called_alleles(format_and_samples: str) -> int | None:
+    """Alleles called (not `.`) in the GT of every sample: the `AN` an `AC` counts against;
+    None when FORMAT has no GT."""
+    columns = format_and_samples.split("\t")
+    keys = columns[0].split(":")
+    if "GT" not in keys:
+        return None
+    at = keys.index("GT")
+    called = 0
+    for sample in columns[1:]:
+        parts = sample.split(":", at + 1)
+        if at < len(parts):
+            called += sum(allele != "." for allele in parts[at].replace("|", "/").split("/"))
+    return called
 
 
 def read_vcf(path: str | os.PathLike, *, keep_filtered: bool = False) -> VcfReader:
