@@ -14,6 +14,7 @@ import pytest
 
 from seqmodel.config import DEMO_DATA_DIR
 from seqmodel.data.datamodule import SeqDataModule
+from seqmodel.data.token_cache import open_token_cache
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io import remote
 from seqmodel.io.bgzf import bgzf_blocks
@@ -116,6 +117,21 @@ def test_training_batches_from_a_url_equal_those_from_the_local_files(served, tm
     store = load_fasta_tokens(server.url("x.fa.gz"))
     assert np.array_equal(store.tokens, load_fasta_tokens(FASTA).tokens)
     assert server.requests - before <= 6
+
+
+def test_token_cache_of_a_url_equals_the_local_one_and_is_built_once(served, tmp_path):
+    server, folder = served
+    remote.set_cache_dir(None)
+    url = server.url("x.fa.gz")
+    cached = open_token_cache(url, tmp_path / "tokens")
+    local = open_token_cache(FASTA, tmp_path / "tokens")
+    assert cached.directory != local.directory and cached.directory.name.startswith("x.fa.gz.")
+    assert np.array_equal(np.asarray(cached.tokens), np.asarray(local.tokens))
+    assert cached.ids == local.ids
+    # Opened again: the cache is found by the URL's size and version, no range is read.
+    before = server.requests
+    assert open_token_cache(url, tmp_path / "tokens").directory == cached.directory
+    assert server.requests - before <= 2
 
 
 def test_a_missing_url_is_one_line_naming_it(served):

@@ -4,8 +4,8 @@
     cache.tokens            # (T,) uint8 np.memmap: record r is tokens[offsets[r]:offsets[r + 1]]
     cache.windows(starts, 1000)   # (B, 1000) uint8 gathered windows
 
-The cache lives in `<root>/<file name>.<key>/`, key = hash of the source's absolute path,
-size and mtime, so an edited or replaced file gets a new cache. It is built once (by
+The cache lives in `<root>/<file name>.<key>/`, key = hash of the source's absolute path (or URL),
+size and mtime (or ETag), so an edited or replaced file gets a new cache. It is built once (by
 `read_fasta_chunks`: I/O tasks read, CPU tasks tokenize, an I/O task writes), into a
 temporary folder renamed into place, under a lock, so concurrent processes (DDP ranks)
 build it once and never see half a cache. Every process maps the same file: the pages
@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from seqmodel.errors import SeqmodelInputError, require_file, reraise_input_error
+from seqmodel.errors import SeqmodelInputError, reraise_input_error
 from seqmodel.io.fasta import CHUNK_BYTES, FastaTokens, read_fasta_chunks
+from seqmodel.io.remote import as_input, base_name, identity, require_input
 from seqmodel.runtime import Runtime, TaskError
 
 FORMAT_VERSION = 1
@@ -52,16 +53,17 @@ class TokenCache(FastaTokens):
         return view[np.asarray(starts)]
 
 
-def cache_key(path: Path) -> str:
-    """Hash of the source's absolute path, size and mtime (and this format's version)."""
-    stat = path.stat()
-    text = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{FORMAT_VERSION}"
+def cache_key(path: Path | str) -> str:
+    """Hash of the source's identity (absolute path or URL, size, mtime or ETag) and this
+    format's version."""
+    where, size, version = identity(path)
+    text = f"{where}\0{size}\0{version}\0{FORMAT_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def cache_directory(path: str | os.PathLike, root: str | os.PathLike) -> Path:
-    path = Path(path)
-    return Path(root).expanduser() / f"{path.name}.{cache_key(path)}"
+    path = as_input(path)
+    return Path(root).expanduser() / f"{base_name(path)}.{cache_key(path)}"
 
 
 def load_token_cache(directory: Path) -> TokenCache:
@@ -86,7 +88,7 @@ def open_token_cache(
     an I/O task ``cache <file>``); None: in this thread. Bad input raises
     SeqmodelInputError naming the file and record.
     """
-    path = require_file(path, "input file")
+    path = require_input(path, "input file")
     directory = cache_directory(path, root)
     if (directory / "index.json").is_file():
         return load_token_cache(directory)
@@ -104,7 +106,7 @@ def open_token_cache(
                     runtime,
                     chunk_bytes,
                     pool="io",
-                    name=f"cache {path.name}",
+                    name=f"cache {base_name(path)}",
                     context={"file": str(path)},
                 )
                 try:
@@ -115,7 +117,7 @@ def open_token_cache(
     return load_token_cache(directory)
 
 
-def _build(path: Path, directory: Path, runtime: Runtime | None, chunk_bytes: int) -> None:
+def _build(path: Path | str, directory: Path, runtime: Runtime | None, chunk_bytes: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         ids: list[str] = []
@@ -130,10 +132,10 @@ def _build(path: Path, directory: Path, runtime: Runtime | None, chunk_bytes: in
                 out.write(chunk.tokens.data)
                 lengths[-1] += len(chunk.tokens)
         np.save(tmp / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        source = path.stat()
+        where, size, version = identity(path)
         index = {
             "version": FORMAT_VERSION,
-            "source": {"path": str(path.resolve()), "size": source.st_size, "mtime_ns": source.st_mtime_ns},
+            "source": {"path": where, "size": size, "version": version},
             "ids": ids,
             "descriptions": descriptions,
         }

@@ -145,8 +145,10 @@ class RemoteReader(RangeReader):
         if info.get("size") is None:
             raise SeqmodelInputError(url, None, "the server does not give the file's size")
         self.size = int(info["size"])
-        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
-        self.key = hashlib.sha256(f"{url}\0{self.size}\0{version}".encode()).hexdigest()[:24]
+        self.version = str(
+            info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+        )
+        self.key = hashlib.sha256(f"{url}\0{self.size}\0{self.version}".encode()).hexdigest()[:24]
 
     def pread(self, size: int, offset: int) -> bytes:
         lo, hi = offset, min(offset + size, self.size)
@@ -217,6 +219,16 @@ def _store(path: Path, data: bytes) -> None:
     if tmp is not None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def identity(path: Path | str) -> tuple[str, int, str]:
+    """(where, size, version) of an input file: a local file's resolved path, size and mtime; a
+    URL's size and ETag / modification time as its store gives them. An edited file changes it."""
+    if is_url(path):
+        reader = RemoteReader(str(path))
+        return str(path), reader.size, reader.version
+    stat = Path(path).stat()
+    return str(Path(path).resolve()), stat.st_size, str(stat.st_mtime_ns)
 
 
 def open_reader(path: str | os.PathLike, what: str = "input file") -> RangeReader:
