@@ -10,7 +10,7 @@ the test records are every tile of the fold's blocks; validation is 500 tiles dr
 k + 1; training is `--train-tiles` tiles drawn from the other 8 folds, and both the model and the
 k-mer tables (seqmodel-evaluate's kmer3/5/7) are fitted on exactly those tiles. The model trains
 for `--epochs` epochs with the default configuration otherwise. Each SNV is scored once, in its
-fold's test set. CTCF (MA0139.1) hits at 12 bits, found by seqmodel-simulate's scanner, give the
+fold's test set. CTCF (MA0139.1) hits at 12 bits (the PWM scan of seqmodel.io.motifs) give the
 observed / expected ratio of real SNVs at CTCF sites under the model.
 """
 
@@ -30,6 +30,7 @@ from joint_selection import ROOT
 from seqmodel.io import alphabet
 from seqmodel.io.atomic import atomic_text
 from seqmodel.io.fasta import read_fasta
+from seqmodel.io.motifs import DEFAULT_PSEUDOCOUNT, read_motifs, select_motif
 from seqmodel.io.regions import parse_region
 from seqmodel.metrics import poisson_interval
 
@@ -40,7 +41,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def prepare(out: Path) -> Path:
-    """chr20 in 1-kb tiles with the REF-checked SNVs (seqmodel-prepare), and the CTCF hits."""
+    """chr20 in 1-kb tiles with the REF-checked SNVs (seqmodel-prepare), and the CTCF hits (BED)."""
     if not (out / "regions.fa.gz").exists():
         command = [
             *(sys.executable, "-m", "seqmodel.prepare"),
@@ -50,15 +51,13 @@ def prepare(out: Path) -> Path:
         ]
         subprocess.run(command, check=True, cwd=ROOT, env=ENV)
     if not (out / "ctcf_hits.bed").exists():
-        # The simulator's motif scan writes the hits; its simulated mutations are not used.
-        command = [
-            *(sys.executable, "-m", "seqmodel.simulate_cli", "--fasta", str(out / "regions.fa.gz")),
-            *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", "SBS5=1"),
-            *("--mean-rate", "1e-6", "--genomes", "1", "--seed", "0"),
-            *("--motifs", str(ROOT / "data" / "jaspar2024_selected.jaspar"), "--motif-id", "MA0139.1"),
-            *("--motif-threshold", "12", "--motif-factor", "20", "--out-hits", str(out / "ctcf_hits.bed")),
-        ]
-        subprocess.run(command, check=True, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
+        motifs = ROOT / "data" / "jaspar2024_selected.jaspar"
+        pwm = select_motif(read_motifs(motifs), "MA0139.1", motifs).pwm(DEFAULT_PSEUDOCOUNT)
+        with atomic_text(out / "ctcf_hits.bed") as bed:
+            for record in read_fasta(out / "regions.fa.gz"):
+                chrom, start, _ = parse_region(record.id)
+                for hit in pwm.hits(record.tokens, 12):
+                    bed.write(f"{chrom}\t{start + hit.start}\t{start + hit.end}\tMA0139.1\t0\t{hit.strand}\n")
     return out
 
 
