@@ -21,6 +21,7 @@ from seqmodel.io.fasta import fasta_window_tokens, load_fasta, load_fasta_tokens
 from seqmodel.io.genome import Genome
 from seqmodel.runtime import Runtime
 from tests.conftest import random_dna
+from tests.range_server import RangeServer
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,39 @@ def test_one_long_line_streams_in_bounded_chunks(tmp_path, runtime):
     assert chunks[-1].last and not any(c.last for c in chunks[:-1])
     assert chunks[0].description == "chr1 note"
     np.testing.assert_array_equal(np.concatenate([c.tokens for c in chunks]), alphabet.encode(seq))
+
+
+def most_reads_at_once(runtime: Runtime, name: str) -> int:
+    """The most `read <name>` tasks the runtime's tracer saw running at the same time."""
+    edges = sorted(
+        edge
+        for _, task, _, _, start, end, *_ in runtime.tracer.spans
+        if task.startswith(f"read {name} ")
+        for edge in ((start, 1), (end, -1))
+    )
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("fmt", ["plain", "gzip"])
+def test_read_ahead_deepens_while_reads_are_slow_and_chunks_stay_the_same(tmp_path, fmt):
+    seq = random_dna(np.random.default_rng(2), 400_000)
+    path = write_fasta(tmp_path / f"slow.{fmt}.fa", {"chr1": seq[:150_000], "chr2": seq[150_000:]}, fmt=fmt)
+    local = list(read_fasta_chunks(path, chunk_bytes=8192))
+    with RangeServer(tmp_path, latency=0.01) as server:
+        with Runtime(cpu_workers=1, io_workers=1, max_io_workers=16, trace=True) as rt:
+            chunks = list(read_fasta_chunks(server.url(path.name), chunk_bytes=8192, runtime=rt, prefetch=2))
+            reads_at_once = most_reads_at_once(rt, path.name)
+    where = [(c.record_id, c.offset, c.last) for c in chunks]
+    assert where == [(c.record_id, c.offset, c.last) for c in local]
+    assert all(np.array_equal(a.tokens, b.tokens) for a, b in zip(chunks, local, strict=True))
+    if fmt == "plain":
+        assert reads_at_once > 2  # deeper than the 2 blocks it started with
+    else:
+        assert reads_at_once == 1  # a gzip stream is inflated in a chain, however slow
 
 
 def test_bgzf_blocks_are_found_with_and_without_gzi(tmp_path, runtime, caplog):

@@ -55,12 +55,13 @@ def test_server_answers_ranges_and_404(served):
 
 
 def test_latency_is_a_real_sleep_before_every_request(tmp_path):
-    (tmp_path / "x.bin").write_bytes(bytes(5000))
+    head = remote.HEAD_BYTES  # reads past the file's head: each one its own request
+    (tmp_path / "x.bin").write_bytes(bytes(head + 5000))
     latency = 0.05
     with RangeServer(tmp_path, latency=latency) as server:
         with remote.open_reader(server.url("x.bin")) as reader:
             start = time.monotonic()
-            for offset in range(0, 5000, 1000):
+            for offset in range(head, head + 5000, 1000):
                 reader.pread(1000, offset)
             elapsed = time.monotonic() - start
         assert server.requests == server.sleeps >= 6  # the size check, then five ranged reads
@@ -69,8 +70,18 @@ def test_latency_is_a_real_sleep_before_every_request(tmp_path):
 
         server.latency = 0.0  # the benchmark changes it between runs
         with urllib.request.urlopen(server.url("x.bin"), timeout=10) as reply:
-            assert reply.read() == bytes(5000)
+            assert reply.read() == bytes(head + 5000)
         assert server.requests == server.sleeps + 1
+
+
+def test_a_small_fasta_over_http_costs_two_requests(tmp_path):
+    """At 20 ms a round trip, every request an open makes is felt: the size, then one read
+    of the file's head serves the format check and the first block."""
+    (tmp_path / "small.fa").write_text(">a\nACGT\n>b\nGGNN\n")
+    with RangeServer(tmp_path) as server:
+        chunks = list(read_fasta_chunks(server.url("small.fa")))
+        assert [c.record_id for c in chunks] == ["a", "b"]
+        assert server.requests == 2
 
 
 def test_fasta_blocks_over_http_equal_the_local_file(served):

@@ -18,6 +18,7 @@ from tests.range_server import BodyCut, RangeServer
 
 FASTA = DEMO_DATA_DIR / "ctcf_demo.fa.gz"
 CUT_AFTER = 1000  # reads up to this long are never cut: headers and indexes still open
+HEAD = remote.HEAD_BYTES  # reads past the file's head: each one its own request
 WINDOW = 40
 MODEL = {
     "trunk": {"hidden_size": 4, "conv_channels": 4, "conv_kernel": 5, "conv_layers": 1, "num_layers": 1},
@@ -39,7 +40,7 @@ def folder(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     rng = np.random.default_rng(0)
-    (served / "x.bin").write_bytes(rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    (served / "x.bin").write_bytes(rng.integers(0, 256, HEAD + 50_000, dtype=np.uint8).tobytes())
     (served / "x.fa.gz").write_bytes(FASTA.read_bytes())
     return served
 
@@ -71,10 +72,12 @@ def test_a_read_that_keeps_dropping_is_one_line_naming_the_url_and_range(server,
     url = server.url("x.bin")
     server.cut = BodyCut(after=CUT_AFTER, declare_length=declare_length)
     with remote.open_reader(url) as reader, pytest.raises(SeqmodelInputError) as caught:
-        reader.pread(20_000, 5_000)
+        reader.pread(20_000, HEAD + 5_000)
     message = str(caught.value)
     assert caught.value.path == url
-    assert message.startswith(f"{url}:bytes 5000-25000: cannot read in {remote.READ_ATTEMPTS} attempts (")
+    assert message.startswith(
+        f"{url}:bytes {HEAD + 5000}-{HEAD + 25000}: cannot read in {remote.READ_ATTEMPTS} attempts ("
+    )
     assert "\n" not in message
     if not declare_length:
         assert message.endswith("(the connection closed after 1000 of 20000 bytes)")
@@ -87,8 +90,8 @@ def test_a_file_gone_between_reads_is_not_sent_again(server, folder):
         (folder / "x.bin").unlink()
         before = server.requests
         with pytest.raises(SeqmodelInputError) as caught:
-            reader.pread(100, 0)
-    assert str(caught.value) == f"{url}:bytes 0-100: gone since it was opened"
+            reader.pread(100, HEAD)
+    assert str(caught.value) == f"{url}:bytes {HEAD}-{HEAD + 100}: gone since it was opened"
     assert server.requests - before == 1
 
 
@@ -98,12 +101,12 @@ def test_a_failed_read_leaves_nothing_in_the_range_cache(server, folder, tmp_pat
     server.cut = BodyCut(after=CUT_AFTER)
     with remote.open_reader(server.url("x.bin")) as reader:
         with pytest.raises(SeqmodelInputError):
-            reader.pread(20_000, 0)
+            reader.pread(20_000, HEAD)
         assert not [path for path in cache.rglob("*") if path.is_file()]
 
         server.cut = None
-        assert reader.pread(20_000, 0) == (folder / "x.bin").read_bytes()[:20_000]
-    assert [path.name for path in cache.rglob("*") if path.is_file()] == ["0-20000"]
+        assert reader.pread(20_000, HEAD) == (folder / "x.bin").read_bytes()[HEAD : HEAD + 20_000]
+    assert [path.name for path in cache.rglob("*") if path.is_file()] == [f"{HEAD}-{HEAD + 20000}"]
 
 
 def test_predict_on_a_url_that_keeps_dropping_exits_with_one_line_and_no_output(

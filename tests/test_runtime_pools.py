@@ -1,14 +1,16 @@
-"""Pools: blocking work isolated in callers, M threads for N tasks, pinning, I/O pool growth."""
+"""Pools: blocking work isolated in callers, M threads for N tasks, pinning, I/O pool growth and shrinking."""
 
 from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 
 from seqmodel.runtime import Runtime, plan_core_sets, read_topology
-from seqmodel.runtime.affinity import parse_cpulist
+from seqmodel.runtime.affinity import parse_cpulist, pin_current_thread
 
 TIMEOUT = 10.0
 
@@ -105,3 +107,74 @@ def test_io_heavy_load_grows_io_pool_cpu_heavy_does_not():
         for task in [rt.submit(spin, 0.002, pool="io") for _ in range(80)]:
             task.result(TIMEOUT)
         assert rt.io.size == 1
+
+
+def wait_for(condition, timeout: float = TIMEOUT) -> bool:
+    """Poll `condition` until it holds; False if it still does not after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_blocked_backlog_grows_io_pool_at_once_up_to_max():
+    with Runtime(cpu_workers=1, io_workers=1, max_io_workers=8) as rt:
+        tasks = [rt.submit(time.sleep, 0.02, pool="io") for _ in range(40)]
+        # the first decision, 4 steps in, sees 36 queued: all 7 missing workers start together
+        assert wait_for(lambda: rt.io.size == 8)
+        assert sum(not t.done() for t in tasks) > 8  # grown while the backlog was still there
+        for task in tasks:
+            task.result(TIMEOUT)
+        assert rt.io.size == 8
+
+
+def test_io_pool_grows_no_further_than_its_backlog():
+    with Runtime(cpu_workers=1, io_workers=1, max_io_workers=64) as rt:
+        for task in [rt.submit(time.sleep, 0.02, pool="io") for _ in range(12)]:
+            task.result(TIMEOUT)
+        assert 1 < rt.io.size <= 12
+
+
+def test_cpu_starved_io_pool_with_a_backlog_does_not_grow():
+    # Three busy processes share one core with the caller: its tasks take ~4x their CPU time
+    # in wall time, but waiting for a CPU is run-queue time, which more threads cannot cure.
+    cpu = min(os.sched_getaffinity(0))
+    hog = f"import os; os.sched_setaffinity(0, {{{cpu}}}); print(flush=True)\nwhile True: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", hog], stdout=subprocess.PIPE) for _ in range(3)]
+    try:
+        for process in hogs:
+            process.stdout.readline()  # pinned and spinning
+
+        def starved() -> None:
+            pin_current_thread(frozenset({cpu}))
+            spin(0.002)
+
+        with Runtime(cpu_workers=1, io_workers=1, max_io_workers=8) as rt:
+            for task in [rt.submit(starved, pool="io") for _ in range(60)]:
+                task.result(TIMEOUT)
+            assert rt.stats()["io"].blocked_share > 0.6  # wall vs CPU alone would have grown it
+            assert rt.io.size == 1
+    finally:
+        for process in hogs:
+            process.kill()
+            process.wait()
+
+
+def test_grown_workers_exit_when_idle_and_the_pool_grows_again():
+    before = set(threading.enumerate())
+    rt = Runtime(cpu_workers=1, io_workers=2, max_io_workers=8, io_idle_exit_s=0.2)
+    try:
+        for round_ in range(2):
+            for task in [rt.submit(time.sleep, 0.02, pool="io") for _ in range(40)]:
+                task.result(TIMEOUT)
+            assert rt.io.size > 2, f"round {round_}: no growth"
+            assert len({w.name for w in rt.io.workers}) == rt.io.size  # names stay unique
+            assert wait_for(lambda: rt.io.size == 2)
+            assert [w.index for w in rt.io.workers] == [0, 1]  # the first workers stay
+            assert wait_for(lambda: len(set(threading.enumerate()) - before) == 1 + 2)
+            assert set(rt.scheduler.workers) == set(rt.cpu.workers + rt.io.workers)
+    finally:
+        rt.close(timeout=TIMEOUT)
+    assert set(threading.enumerate()) == before

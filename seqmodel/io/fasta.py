@@ -34,10 +34,11 @@ import numpy as np
 from seqmodel.errors import SeqmodelInputError, reraise_input_error
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, inflate_members
-from seqmodel.io.remote import RangeReader, base_name, open_reader, require_input
+from seqmodel.io.remote import RangeReader, as_input, base_name, open_reader
 from seqmodel.runtime import Runtime, Task, TaskError
 
 CHUNK_BYTES = 4 << 20  # uncompressed bytes per block: ~10 ms of tokenizing, big enough to scale
+MAX_READ_AHEAD_BYTES = 64 << 20  # the most one reader reads ahead, however slow the storage
 MAX_HEADER_BYTES = 1 << 20
 SKIP = 254  # token for bytes dropped from sequence lines: line ends, spaces, tabs
 _TOKEN_LUT = alphabet.ENCODE_LUT.copy()
@@ -657,18 +658,23 @@ def read_fasta_chunks(
 ) -> Iterator[FastaChunk]:
     """Every record of a FASTA file (plain, gzip or BGZF) as `FastaChunk`s, in file order.
 
-    Chunks hold at most about `chunk_bytes` bases; memory stays within about
-    ``3 * prefetch * chunk_bytes`` whatever the record lengths. runtime: read blocks on its
-    I/O pool and tokenize on its CPU pool, `prefetch` blocks ahead; None: in this thread.
+    Chunks hold at most about `chunk_bytes` bases. runtime: read blocks on its I/O pool and
+    tokenize on its CPU pool, `prefetch` blocks ahead; None: in this thread. With a runtime
+    the read-ahead starts at `prefetch` blocks and doubles whenever the next block is not
+    read yet when its turn comes (slow storage), up to 64 MiB of blocks and twice the I/O
+    pool's `max_size` (at least `prefetch`; a plain gzip stream, read in a chain, keeps
+    `prefetch`). Memory stays within about ``(read-ahead + 2 * prefetch) * chunk_bytes``,
+    at most ``max(64 MiB, prefetch * chunk_bytes) + 2 * prefetch * chunk_bytes``, whatever
+    the record lengths.
     Raises SeqmodelInputError naming the file and record (see the module's docstring).
     """
-    path = require_input(path, "input file")
-    source = _block_source(path, chunk_bytes)
+    path = as_input(path)
+    source = _block_source(path, chunk_bytes)  # opening it checks the file (one round trip for a URL)
     stitcher = _Stitcher(path)
     parses: deque[Task | list] = deque()
     depth = max(prefetch, 1) if runtime is not None else 1
     try:
-        raws = _raw_blocks(source, runtime, prefetch, base_name(path))
+        raws = _raw_blocks(source, runtime, prefetch, chunk_bytes, base_name(path))
         for body, line_start, origin in _bodies(raws, path):
             if origin == 0:
                 stitcher.first_bytes = body[:65536]
@@ -751,10 +757,13 @@ def _drain(tasks) -> None:
             task.exception()
 
 
-def _raw_blocks(source: _BlockSource, runtime: Runtime | None, prefetch: int, name: str) -> Iterator[bytes]:
+def _raw_blocks(
+    source: _BlockSource, runtime: Runtime | None, prefetch: int, chunk_bytes: int, name: str
+) -> Iterator[bytes]:
     """The source's blocks in order, up to the first empty one of a stream.
 
-    With a runtime, read by I/O tasks up to `prefetch` ahead (a gzip stream's in a chain).
+    With a runtime, read by I/O tasks, `prefetch` ahead at first and twice as far each time
+    the consumer would wait for a block (see `read_fasta_chunks`); a gzip stream's in a chain.
     """
     index = 0
     if runtime is None:
@@ -766,23 +775,38 @@ def _raw_blocks(source: _BlockSource, runtime: Runtime | None, prefetch: int, na
             index += 1
         return
     inflight: deque[Task[bytes]] = deque()
+    depth = max(prefetch, 1)
+    # Twice what the I/O pool can run at once: one round of reads running while the round
+    # before waits for the consumer; deeper would only queue. A chained stream's reads run
+    # one at a time whatever the depth.
+    deepest = max(depth, min(MAX_READ_AHEAD_BYTES // chunk_bytes, 2 * runtime.io.max_size))
+    if source.sequential:
+        deepest = depth
+
+    def read_ahead() -> None:
+        nonlocal index
+        while len(inflight) < depth and (source.count is None or index < source.count):
+            lo, hi = source.span(index)
+            inflight.append(
+                runtime.submit(
+                    source.read,
+                    index,
+                    pool="io",
+                    name=f"read {name} {lo}-{hi}",
+                    context={"file": str(source.path), "offset": lo},
+                    after=[inflight[-1]] if source.sequential and inflight else [],
+                )
+            )
+            index += 1
+
     try:
         while True:
-            while len(inflight) < max(prefetch, 1) and (source.count is None or index < source.count):
-                lo, hi = source.span(index)
-                inflight.append(
-                    runtime.submit(
-                        source.read,
-                        index,
-                        pool="io",
-                        name=f"read {name} {lo}-{hi}",
-                        context={"file": str(source.path), "offset": lo},
-                        after=[inflight[-1]] if source.sequential and inflight else [],
-                    )
-                )
-                index += 1
+            read_ahead()
             if not inflight:
                 return
+            if depth < deepest and not inflight[0].done():  # the consumer would wait
+                depth = min(2 * depth, deepest)
+                read_ahead()
             raw = inflight.popleft().result()
             if not raw and source.count is None:
                 return

@@ -31,6 +31,7 @@ URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 _cache = {"dir": None}
 
+HEAD_BYTES = 64 << 10  # read whole on the first read inside it: magic numbers, headers
 READ_ATTEMPTS = 4
 RETRY_PAUSE_S = 0.1  # before the second attempt; doubled before each one after
 
@@ -149,11 +150,19 @@ class RemoteReader(RangeReader):
             info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
         )
         self.key = hashlib.sha256(f"{url}\0{self.size}\0{self.version}".encode()).hexdigest()[:24]
+        self._head: bytes | None = None  # the file's first HEAD_BYTES, once read
 
     def pread(self, size: int, offset: int) -> bytes:
         lo, hi = offset, min(offset + size, self.size)
         if hi <= lo:
             return b""
+        if hi <= HEAD_BYTES:  # format sniffing and the first block: one round trip for all
+            if self._head is None:
+                self._head = self._range(0, min(HEAD_BYTES, self.size))
+            return self._head[lo:hi]
+        return self._range(lo, hi)
+
+    def _range(self, lo: int, hi: int) -> bytes:
         cached = self._cache_path(lo, hi)
         if cached is not None and cached.is_file():
             return cached.read_bytes()

@@ -3,7 +3,8 @@
 M OS threads run N tasks. Each worker pins itself to its cores, takes the most
 urgent task of its pool, runs one step of it and reports the outcome; a worker whose
 task waits on another runs queued work meanwhile (`Worker.help_until`). Every step
-is timed in wall and thread CPU time, so each pool knows its blocked share.
+is timed in wall and thread CPU time, so each pool knows its blocked share, and the
+I/O pool grows with a blocked backlog and shrinks when its extra workers sit idle.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Worker:
         self.pool = pool
         self.scheduler = pool.scheduler
         self.queue = pool.queue
+        self.index = index  # unique among the pool's live workers; the first `initial_size` stay
         self.name = f"{pool.name}-{index}"
         self.cpus = cpus
         self._help_cv = threading.Condition(self.scheduler.lock)  # wakes it in help_until
@@ -140,18 +142,27 @@ class Worker:
                 os.close(self._schedstat)
 
     def _loop(self) -> None:
-        scheduler, queue = self.scheduler, self.queue
+        scheduler, queue, pool = self.scheduler, self.queue, self.pool
+        # a worker the pool grew leaves once it has found no work for this long
+        idle_exit_s = pool.idle_exit_s if self.index >= pool.initial_size else None
         while True:
             with scheduler.lock:
+                idle_since = time.monotonic()
                 while True:
                     if scheduler.closed:
                         return
                     task = scheduler.take(queue)
                     if task is not None:
                         break
+                    wait_s = None
+                    if idle_exit_s is not None:
+                        wait_s = idle_since + idle_exit_s - time.monotonic()
+                        if wait_s <= 0:
+                            pool.retire(self)
+                            return
                     queue.idle += 1
                     try:
-                        queue.cv.wait()
+                        queue.cv.wait(wait_s)
                     finally:
                         queue.idle -= 1
             self.run(task)
@@ -210,14 +221,20 @@ class Worker:
         finished: list[Task] = []
         with self.scheduler.lock:
             self.scheduler.settle(task, kind, payload, finished)
-            grow = self.pool.account(self, wall, cpu)
+            grow_by = self.pool.account(self, wall, cpu)
         self.scheduler.after_finish(finished)
-        if grow:
-            self.pool.grow()
+        if grow_by:
+            self.pool.grow(grow_by)
 
 
 class WorkerPool:
-    """A named ready queue and the team of workers that drains it."""
+    """A named ready queue and the team of workers that drains it.
+
+    idle_exit_s: how long a worker beyond the first `initial_size` waits for work before it
+    exits; None (fixed pools): workers stay until close.
+    """
+
+    idle_exit_s: float | None = None
 
     def __init__(
         self,
@@ -235,7 +252,7 @@ class WorkerPool:
         self.tracer = tracer
         self.core_sets = core_sets
         self.workers: list[Worker] = []
-        self._initial = size
+        self.initial_size = size
         self._tasks = 0
         self._wall_ns = 0
         self._cpu_ns = 0
@@ -245,29 +262,39 @@ class WorkerPool:
         return len(self.workers)
 
     def start(self) -> None:
-        for _ in range(self._initial):
+        for _ in range(self.initial_size):
             self._add_worker()
 
     def stats(self) -> PoolStats:
         with self.scheduler.lock:
             return PoolStats(self.size, self._tasks, self._wall_ns / 1e9, self._cpu_ns / 1e9)
 
-    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> bool:
-        """Add one step's times (lock held); True asks the caller to grow the pool."""
+    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> int:
+        """Add one step's times (lock held); returns how many workers the caller should add."""
         self._tasks += 1
         self._wall_ns += wall_ns
         self._cpu_ns += cpu_ns
-        return False
+        return 0
 
-    def grow(self) -> None:
-        """Add a worker; fixed-size pools never ask for one."""
-        self._add_worker()
+    def grow(self, count: int) -> None:
+        """Add `count` workers; fixed-size pools never ask for any."""
+        for _ in range(count):
+            self._add_worker()
+
+    def retire(self, worker: Worker) -> None:
+        """Take `worker`, whose thread is about to end, out of the pool (lock held)."""
+        scheduler = self.scheduler
+        self.workers.remove(worker)
+        scheduler.workers.remove(worker)
+        scheduler.exiting = [w for w in scheduler.exiting if w.thread.is_alive()]
+        scheduler.exiting.append(worker)
 
     def _add_worker(self) -> None:
         with self.scheduler.lock:
             if self.scheduler.closed:
                 return
-            index = len(self.workers)
+            taken = {w.index for w in self.workers}
+            index = next(i for i in range(len(self.workers) + 1) if i not in taken)
             cpus = None if self.core_sets is None else self.core_sets[index % len(self.core_sets)]
             worker = Worker(self, index, cpus)
             self.workers.append(worker)
@@ -288,12 +315,15 @@ class CpuPool(WorkerPool):
 class IoPool(WorkerPool):
     """Callers: reads, decompression, anything that may block.
 
-    Grows by one worker, up to `max_size`, when work is queued and, over a worker's
-    last `window_steps` steps, waiting took more than `grow_above` of its task time
-    net of run-queue time: waiting = wall - thread CPU - time runnable but without
-    a CPU (/proc schedstat), share = waiting / (waiting + CPU). More threads help
-    a pool whose threads wait on I/O; they only slow one starved of CPU, which
-    plain wall vs CPU time would mistake for blocked.
+    Grows with its backlog: after every `window_steps` steps of one of its workers, if
+    waiting took more than `grow_above` of that worker's task time and tasks are queued
+    beyond the idle workers, it adds one worker per such task at once, up to `max_size`.
+    Waiting is net of run-queue time: wall - thread CPU - time runnable but without a
+    CPU (/proc schedstat), share = waiting / (waiting + CPU). More threads help a pool
+    whose threads wait on I/O; they only slow one starved of CPU, which plain wall vs
+    CPU time would mistake for blocked. Waiting for the GIL still counts as waiting, so
+    pure-Python work on several callers can look blocked. Shrinks when the backlog is
+    gone: a worker beyond the initial `size` that finds no work for `idle_exit_s` s exits.
     """
 
     def __init__(
@@ -305,36 +335,40 @@ class IoPool(WorkerPool):
         core_sets: list[frozenset[int]] | None,
         tracer: Tracer | None,
         grow_above: float = 0.6,
-        window_steps: int = 16,
+        window_steps: int = 4,
+        idle_exit_s: float = 5.0,
     ):
         super().__init__(scheduler, name, size, core_sets, tracer)
         self.max_size = max(size, max_size)
         self.grow_above = grow_above
         self.window_steps = window_steps
-        self._growing = 0
+        self.idle_exit_s = idle_exit_s
+        self._growing = 0  # workers promised by `account` and not yet started
 
-    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> bool:
+    def account(self, worker: Worker, wall_ns: int, cpu_ns: int) -> int:
         super().account(worker, wall_ns, cpu_ns)
         window = worker.growth_window
         window[0] += 1
         window[1] += wall_ns
         window[2] += cpu_ns
         if window[0] < self.window_steps:
-            return False
+            return 0
         run_queue = worker.run_queue_ns()
         waiting = max(0, window[1] - window[2] - (run_queue - window[3]))
         blocked = waiting / max(waiting + window[2], 1)  # of the time it had a CPU or needed none
         worker.growth_window = [0, 0, 0, run_queue]
-        if blocked > self.grow_above and len(self.queue) and self.size + self._growing < self.max_size:
-            self._growing += 1
-            return True
-        return False
+        if blocked <= self.grow_above:
+            return 0
+        backlog = len(self.queue) - self.queue.idle - self._growing
+        count = max(0, min(backlog, self.max_size - self.size - self._growing))
+        self._growing += count
+        return count
 
-    def grow(self) -> None:
+    def grow(self, count: int) -> None:
         try:
-            self._add_worker()
+            super().grow(count)
         except RuntimeError:  # runs on a worker: a failed start must not kill it
             log.exception("could not grow %s", self.name)
         finally:
             with self.scheduler.lock:
-                self._growing -= 1
+                self._growing -= count

@@ -26,6 +26,10 @@ from seqmodel.runtime.trace import Tracer
 T = TypeVar("T")
 R = TypeVar("R")
 
+# Callers the I/O pool may grow to by default: 64 reads in flight, ~200 MB/s of 64 KiB
+# ranges at 20 ms each. A caller waiting on I/O costs a stack, no CPU; extra ones exit idle.
+MAX_IO_WORKERS = 64
+
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     chunk: list[T] = []
@@ -69,7 +73,9 @@ class Runtime:
 
     cpu_workers: thinkers; default: the CPUs this process may use (affinity, cgroup quota).
     io_workers, max_io_workers: callers at start, and the most the I/O pool grows to
-        (default 4 x io_workers) when its tasks spend most of their time blocked.
+        (default `MAX_IO_WORKERS`) while its tasks are mostly blocked and queue up.
+    io_idle_exit_s: a caller beyond `io_workers` exits after this long without work.
+    grow_above: the blocked share beyond which the I/O pool may grow (see `IoPool`).
     pin_cores: pin each worker to cores (see `plan_core_sets`), near the GPU at
         `gpu_pci_address` when /sys knows its NUMA node.
     trace: record every task step (`tracer`: Chrome trace JSON, per-kind summary).
@@ -85,9 +91,10 @@ class Runtime:
         gpu_pci_address: str | None = None,
         trace: bool = False,
         grow_above: float = 0.6,
+        io_idle_exit_s: float = 5.0,
     ):
         cpu_workers = available_cpus() if cpu_workers is None else cpu_workers
-        max_io_workers = 4 * io_workers if max_io_workers is None else max(io_workers, max_io_workers)
+        max_io_workers = max(io_workers, MAX_IO_WORKERS if max_io_workers is None else max_io_workers)
         self.scheduler = Scheduler()
         self.tracer = Tracer() if trace else None
         cpu_cores = io_cores = None
@@ -95,7 +102,16 @@ class Runtime:
             plan = plan_core_sets(read_topology(gpu_pci_address), cpu_workers, max_io_workers)
             cpu_cores, io_cores = plan.cpu, plan.io
         self.cpu = CpuPool(self.scheduler, "cpu", cpu_workers, cpu_cores, self.tracer)
-        self.io = IoPool(self.scheduler, "io", io_workers, max_io_workers, io_cores, self.tracer, grow_above)
+        self.io = IoPool(
+            self.scheduler,
+            "io",
+            io_workers,
+            max_io_workers,
+            io_cores,
+            self.tracer,
+            grow_above=grow_above,
+            idle_exit_s=io_idle_exit_s,
+        )
         self.pools: dict[str, WorkerPool] = {"cpu": self.cpu, "io": self.io}
         try:
             for pool in self.pools.values():
@@ -218,7 +234,7 @@ class Runtime:
         deadline = time.monotonic() + timeout
         me = threading.current_thread()
         stuck = []
-        for worker in list(self.scheduler.workers):
+        for worker in [*self.scheduler.workers, *self.scheduler.exiting]:
             if worker.thread is me or worker.thread.ident is None:  # ourselves, or never started
                 continue
             worker.thread.join(max(0.0, deadline - time.monotonic()))

@@ -96,7 +96,8 @@ class Scheduler:
         self.lock = threading.Lock()
         self.done_cv = threading.Condition(self.lock)  # outside threads waiting for a task
         self.queues: dict[str, ReadyQueue] = {}
-        self.workers: list[Worker] = []
+        self.workers: list[Worker] = []  # every pool's live workers
+        self.exiting: list[Worker] = []  # workers that left their pool, threads maybe still ending
         self.closed = False
         self._live: set[Task] = set()  # unfinished tasks: close() cancels them
         self._seq = itertools.count()
