@@ -38,25 +38,30 @@ class Dataset:
     prepared: Path
     motif_id: str
     motif_threshold: float  # log2-odds bits: a hit above it is a hotspot (x 20)
+    mix: str = MIX  # COSMIC signature weights of the simulation
 
 
 DATASETS = {
     "ctcf": Dataset(ROOT / "data" / "prepared" / "ctcf", "MA0139.1", 12),
     "p73": Dataset(ROOT / "data" / "prepared" / "p73", "MA0106.3", 10),
+    # G3b's loci (scripts/rare_hotspots.py prepares them): another mix, rare hotspots.
+    "rare": Dataset(
+        ROOT / "outputs" / "rare_hotspots" / "data", "MA0139.1", 16, mix="SBS1=0.3,SBS5=0.4,SBS18=0.3"
+    ),
 }
 CANDIDATES = {
     "joint": ["model.pooled_head.trunk_grad_scale=1.0"],
     "joint_scale0.1": ["model.pooled_head.trunk_grad_scale=0.1"],
     "joint_stopgrad": ["model.pooled_head.trunk_grad_scale=0.0"],
+    # The per-base head's own 3-mer term (model.per_base_head.context), with stop-gradient.
+    "context3": ["model.pooled_head.trunk_grad_scale=0.0", "model.per_base_head.context=3"],
     "base_only": ["model.loss.w_seq=0.0"],
 }
 RULES = ("val/loss", "val/base_loss")
 REPORTED = ("val/base_loss", "val/base_auprc", "val/base_auroc", "val/pearson_true_rate", "val/seq_auroc")
 
 
-def simulate(
-    sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"], mix: str = MIX
-) -> dict[str, Path]:
+def simulate(sim_seed: int, out: Path, dataset: Dataset = DATASETS["ctcf"]) -> dict[str, Path]:
     """Mutations and the true rate on the dataset's regions for one simulation seed."""
     files = {"mutations": out / "mutations.vcf.gz", "true_rate": out / "true_rate.bedgraph.gz"}
     if all(path.exists() for path in files.values()):
@@ -65,7 +70,7 @@ def simulate(
     command = [
         *(sys.executable, "-m", "seqmodel.simulate_cli"),
         *("--fasta", str(dataset.prepared / "regions.fa.gz")),
-        *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", mix),
+        *("--signatures", str(ROOT / "data" / "COSMIC_v3_SBS_GRCh37.tsv"), "--mix", dataset.mix),
         *("--mean-rate", "5e-4", "--genomes", "100", "--seed", str(sim_seed)),
         *("--motifs", str(ROOT / "data" / "jaspar2024_selected.jaspar"), "--motif-id", dataset.motif_id),
         *("--motif-threshold", str(dataset.motif_threshold), "--motif-factor", "20"),
@@ -146,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--dataset", choices=DATASETS, default="ctcf")
     parser.add_argument("--sim-seeds", type=int, nargs="+", default=[11])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=30)
@@ -154,11 +160,12 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for sim_seed in args.sim_seeds:
-        files = simulate(sim_seed, args.out / f"sim{sim_seed}")
+        dataset = DATASETS[args.dataset]
+        files = simulate(sim_seed, args.out / f"sim{sim_seed}", dataset)
         for seed in args.seeds:
             for candidate in args.candidates:
                 run_dir = args.out / f"sim{sim_seed}" / f"{candidate}_seed{seed}"
-                rows = epoch_rows(train(run_dir, files, candidate, seed, args.epochs))
+                rows = epoch_rows(train(run_dir, files, candidate, seed, args.epochs, dataset=dataset))
                 cosine = [row["grad_cosine"] for row in rows if "grad_cosine" in row]
                 for rule in RULES:
                     results.append(

@@ -103,6 +103,7 @@ class TrunkConfig:
 @dataclass
 class PerBaseHeadConfig:
     hidden: int = MISSING
+    context: int = 0
 
 
 @dataclass

@@ -81,14 +81,30 @@ class Trunk(nn.Module):
 
 
 class PerBaseHead(nn.Module):
-    """Per-position MLP: features `(B, L, F)` -> logits `(B, L)` of the per-genome mutation rate."""
+    """Per-position MLP: features `(B, L, F)` -> logits `(B, L)` of the per-genome mutation rate.
 
-    def __init__(self, in_features: int, hidden: int):
+    context: odd k > 0 adds a learned logit per k-mer centred on the base (4^k values, the
+    k-mer table of the context baselines, inside the model), so that the sequence context a
+    table captures is one exact term rather than something the trunk must approximate; 0: none.
+    The k-mer indicator is the product of the k one-hot columns: differentiable in a float
+    one-hot input, and 0 wherever the window holds an N or padding.
+    """
+
+    def __init__(self, in_features: int, hidden: int, context: int = 0):
         super().__init__()
+        if context < 0 or (context and context % 2 == 0) or context > 7:
+            raise ParameterError("context", f"must be 0 or an odd k-mer length up to 7, got {context}")
         self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        self.context = context
+        self.kmer_logit = nn.Linear(4**context, 1, bias=False) if context else None
+        if self.kmer_logit is not None:
+            nn.init.zeros_(self.kmer_logit.weight)  # starts as the plain head
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.mlp(features).squeeze(-1)
+    def forward(self, features: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.mlp(features).squeeze(-1)
+        if self.kmer_logit is None:
+            return logits
+        return logits + self.kmer_logit(kmer_indicator(onehot.to(logits.dtype), self.context)).squeeze(-1)
 
     def start_at_rate(self, rate: float) -> None:
         """Set the output bias to logit(`rate`), so training starts at the data's mean rate
@@ -96,6 +112,20 @@ class PerBaseHead(nn.Module):
         rate = min(max(rate, 1e-7), 1 - 1e-7)
         with torch.no_grad():
             self.mlp[-1].bias.fill_(math.log(rate / (1 - rate)))
+
+
+def kmer_indicator(onehot: torch.Tensor, k: int) -> torch.Tensor:
+    """`(B, L, 4^k)`: at each base, the one-hot of the k-mer centred on it (columns ordered as
+    base-4 numbers, first base most significant); all zero where the window leaves the sequence
+    or holds an N (an all-zero one-hot column)."""
+    half = k // 2
+    padded = F.pad(onehot, (0, 0, half, half))
+    length = onehot.shape[1]
+    out = padded[:, :length]
+    for offset in range(1, k):
+        column = padded[:, offset : offset + length]
+        out = (out.unsqueeze(-1) * column.unsqueeze(-2)).flatten(-2)
+    return out
 
 
 def per_genome_rate(base_logits: torch.Tensor, base_loss: str, genomes: float) -> torch.Tensor:
@@ -192,8 +222,8 @@ class SeqModel(nn.Module):
     def forward(
         self, tokens: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.trunk(tokens, lengths)
-        return self.per_base_head(features), self.pooled_head(features, mask, lengths)
+        onehot = F.one_hot(tokens, alphabet.VOCAB_SIZE)[..., :4].to(self.trunk.norm.weight.dtype)
+        return self.forward_onehot(onehot, mask, lengths)
 
     def forward_onehot(
         self, onehot: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
@@ -201,4 +231,4 @@ class SeqModel(nn.Module):
         """`forward` on a float one-hot `(B, L, 4)` instead of tokens (see `Trunk.forward_onehot`);
         `mask` `(B, L)` marks the real bases, as for tokens (`tokens < N`)."""
         features = self.trunk.forward_onehot(onehot, lengths)
-        return self.per_base_head(features), self.pooled_head(features, mask, lengths)
+        return self.per_base_head(features, onehot), self.pooled_head(features, mask, lengths)
