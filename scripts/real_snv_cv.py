@@ -102,6 +102,7 @@ def run_fold(args: argparse.Namespace, data: Path, fold: int) -> dict:
         command = [
             *(sys.executable, "-m", "seqmodel.train", *files, "logger=csv", "test=false"),
             *(f"seed={args.seed}", f"trainer.max_epochs={args.epochs}", f"hydra.run.dir={fold_dir}"),
+            *args.train_args,
         ]
         subprocess.run(command, check=True, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
     command = [
@@ -151,10 +152,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "real_cv")
+    parser.add_argument("--data", type=Path, help="the prepared tiles (default: OUT/data)")
+    parser.add_argument("--train-args", nargs="*", default=[], help="further seqmodel-train overrides")
     parser.add_argument("--summarise", action="store_true")
     args = parser.parse_args()
     if not args.summarise:
-        data = prepare(args.out / "data")
+        data = prepare(args.data or args.out / "data")
         for fold in args.only if args.only is not None else range(args.folds):
             result = run_fold(args, data, fold)
             print(fold, json.dumps({m: result[m]["per_base_auroc"] for m in ("model", "kmer3")}), flush=True)
