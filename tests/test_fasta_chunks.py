@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,16 @@ from hypothesis import strategies as st
 from seqmodel.errors import SeqmodelInputError
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import bgzf_blocks, inflate_members
-from seqmodel.io.fasta import fasta_window_tokens, load_fasta, load_fasta_tokens, read_fasta_chunks
+from seqmodel.io.fasta import (
+    _PlainBlocks,
+    _raw_blocks,
+    fasta_window_tokens,
+    load_fasta,
+    load_fasta_tokens,
+    read_fasta_chunks,
+)
 from seqmodel.io.genome import Genome
+from seqmodel.io.remote import LocalReader
 from seqmodel.runtime import Runtime
 from tests.conftest import random_dna
 from tests.range_server import RangeServer
@@ -137,9 +146,27 @@ def test_read_ahead_deepens_while_reads_are_slow_and_chunks_stay_the_same(tmp_pa
     assert where == [(c.record_id, c.offset, c.last) for c in local]
     assert all(np.array_equal(a.tokens, b.tokens) for a, b in zip(chunks, local, strict=True))
     if fmt == "plain":
-        assert reads_at_once > 2  # deeper than the 2 blocks it started with
+        assert reads_at_once > 2  # deeper than prefetch=2: a URL starts at the read-ahead limit
     else:
         assert reads_at_once == 1  # a gzip stream is inflated in a chain, however slow
+
+
+class SlowDisk(LocalReader):
+    """A local file on a disk that answers each read after 10 ms (a network file system)."""
+
+    def pread(self, size: int, offset: int) -> bytes:
+        time.sleep(0.01)
+        return super().pread(size, offset)
+
+
+def test_a_local_files_read_ahead_doubles_while_the_consumer_waits(tmp_path):
+    seq = random_dna(np.random.default_rng(3), 200_000)
+    path = write_fasta(tmp_path / "nfs.fa", {"chr1": seq}, fmt="plain")
+    with Runtime(cpu_workers=1, io_workers=1, max_io_workers=16, trace=True) as rt:
+        blocks = list(_raw_blocks(_PlainBlocks(SlowDisk(path), 8192), rt, 2, 8192, path.name))
+        reads_at_once = most_reads_at_once(rt, path.name)
+    assert b"".join(blocks) == path.read_bytes()
+    assert reads_at_once > 2  # it started 2 deep; a local disk that answers fast stays there
 
 
 def test_bgzf_blocks_are_found_with_and_without_gzi(tmp_path, runtime, caplog):

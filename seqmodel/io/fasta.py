@@ -34,7 +34,7 @@ import numpy as np
 from seqmodel.errors import SeqmodelInputError, reraise_input_error
 from seqmodel.io import alphabet
 from seqmodel.io.bgzf import GZIP_MAGIC, bgzf_blocks, inflate_members
-from seqmodel.io.remote import RangeReader, as_input, base_name, open_reader
+from seqmodel.io.remote import RangeReader, as_input, base_name, is_url, open_reader
 from seqmodel.runtime import Runtime, Task, TaskError
 
 CHUNK_BYTES = 4 << 20  # uncompressed bytes per block: ~10 ms of tokenizing, big enough to scale
@@ -663,7 +663,8 @@ def read_fasta_chunks(
     the read-ahead starts at `prefetch` blocks and doubles whenever the next block is not
     read yet when its turn comes (slow storage), up to 64 MiB of blocks and twice the I/O
     pool's `max_size` (at least `prefetch`; a plain gzip stream, read in a chain, keeps
-    `prefetch`). Memory stays within about ``(read-ahead + 2 * prefetch) * chunk_bytes``,
+    `prefetch`); a URL's starts at that limit, since every one of its reads waits. Memory
+    stays within about ``(read-ahead + 2 * prefetch) * chunk_bytes``,
     at most ``max(64 MiB, prefetch * chunk_bytes) + 2 * prefetch * chunk_bytes``, whatever
     the record lengths.
     Raises SeqmodelInputError naming the file and record (see the module's docstring).
@@ -782,6 +783,8 @@ def _raw_blocks(
     deepest = max(depth, min(MAX_READ_AHEAD_BYTES // chunk_bytes, 2 * runtime.io.max_size))
     if source.sequential:
         deepest = depth
+    elif is_url(source.path):  # every request waits a round trip: start deep, not after waits
+        depth = deepest
 
     def read_ahead() -> None:
         nonlocal index
