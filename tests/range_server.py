@@ -43,6 +43,7 @@ class BodyCut:
     after: int = 0
     times: int | None = None
     declare_length: bool = True
+    stall: float = 0.0  # seconds the server then sends nothing before it closes (a stalled store)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,6 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not cut.declare_length:
             extra["Connection"] = "close"
         self._reply(status, data[: cut.after], body, extra, length=hi - lo, send_length=cut.declare_length)
+        if cut.stall:
+            self.wfile.flush()
+            time.sleep(cut.stall)
         self.close_connection = True  # the socket closes with the body short of what was asked
 
     def _reply(

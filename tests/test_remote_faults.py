@@ -141,3 +141,28 @@ def test_predict_on_a_url_that_keeps_dropping_exits_with_one_line_and_no_output(
     assert "cannot read in" in lines[0]
     assert server.cuts >= remote.READ_ATTEMPTS
     assert list(out.iterdir()) == []
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    """A store silent for 0.3 s counts as stalled (60 s by default)."""
+    monkeypatch.setattr(remote, "READ_TIMEOUT_S", 0.3)
+
+
+def test_a_stalled_read_is_dropped_and_sent_again(server, folder, short_timeout):
+    server.cut = BodyCut(after=CUT_AFTER, times=1, stall=3.0)
+    with remote.open_reader(server.url("x.bin")) as reader:
+        assert reader.pread(20_000, HEAD) == (folder / "x.bin").read_bytes()[HEAD : HEAD + 20_000]
+    assert server.cuts == 1
+
+
+def test_a_read_that_keeps_stalling_is_one_line_not_a_hang(server, short_timeout):
+    url = server.url("x.bin")
+    server.cut = BodyCut(after=CUT_AFTER, stall=3.0)
+    with remote.open_reader(url) as reader, pytest.raises(SeqmodelInputError) as caught:
+        reader.pread(20_000, HEAD)
+    assert str(caught.value) == (
+        f"{url}:bytes {HEAD}-{HEAD + 20000}: cannot read in {remote.READ_ATTEMPTS} attempts "
+        "(nothing received for 0.3 s)"
+    )
+    assert server.cuts == remote.READ_ATTEMPTS

@@ -32,6 +32,7 @@ URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _cache = {"dir": None}
 
 HEAD_BYTES = 64 << 10  # read whole on the first read inside it: magic numbers, headers
+READ_TIMEOUT_S = 60.0  # an HTTP read that receives nothing for this long is dropped (and retried)
 READ_ATTEMPTS = 4
 RETRY_PAUSE_S = 0.1  # before the second attempt; doubled before each one after
 
@@ -83,8 +84,16 @@ def require_input(path: str | os.PathLike, what: str) -> Path | str:
 def _filesystem(url: str):
     import fsspec  # only URLs need it
 
+    options = {}
+    if url.split("://", 1)[0].lower() in ("http", "https"):
+        import aiohttp  # fsspec's HTTP client
+
+        # aiohttp's default is 5 minutes per request in all: a stalled server would hold a read
+        # for 20 minutes over the attempts. A silence limit drops it and lets the retry work.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT_S, sock_read=READ_TIMEOUT_S)
+        options["client_kwargs"] = {"timeout": timeout}
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as error:
         raise SeqmodelInputError(url, None, f"cannot open this URL ({error})") from None
 
@@ -211,6 +220,8 @@ def _may_pass(error: Exception) -> bool:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):  # aiohttp's carry no text
+        return f"nothing received for {READ_TIMEOUT_S:g} s"
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
