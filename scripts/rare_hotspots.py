@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from joint_final import evaluate, interval
@@ -31,8 +32,8 @@ KMERS = ("kmer3", "kmer5", "kmer7")
 
 
 def prepare(out: Path) -> Dataset:
-    """The tiled loci, split by genome block (seqmodel-prepare), once, into `out` (that of
-    `DATASETS["rare"]`)."""
+    """The tiled loci, split by genome block (seqmodel-prepare), once, into `out`; the rare set
+    (`DATASETS["rare"]`) read from there."""
     if not (out / "regions.fa.gz").exists():
         command = [
             *(sys.executable, "-m", "seqmodel.prepare", "--genome", str(GENOME), "--tile", LOCI),
@@ -40,7 +41,7 @@ def prepare(out: Path) -> Dataset:
             *("--test-fraction", "0.2", "--out", str(out)),
         ]
         subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    return DATASETS["rare"]
+    return replace(DATASETS["rare"], prepared=out)
 
 
 def main() -> None:
